@@ -1,0 +1,2 @@
+//! Build script: (being written) packs disk/ into the site archive; passes the linker address.
+fn main() {}

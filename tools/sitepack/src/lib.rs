@@ -1,0 +1,1 @@
+//! (being written) packs a site directory into a deterministic tar archive.
