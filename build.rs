@@ -1,2 +1,56 @@
-//! Build script: (being written) packs disk/ into the site archive; passes the linker address.
-fn main() {}
+//! Build script: packs the site (`disk/`, or the directory named by `SITE`) into
+//! `$OUT_DIR/site.tar`, which the kernel embeds with `include_bytes!`.
+
+use std::path::PathBuf;
+
+fn main() {
+    pack_site();
+
+    // ---- Linker arguments for the kernel binary go here (owned by the lead). ----
+}
+
+/// Packs the site directory into `$OUT_DIR/site.tar` (format: see the `sitepack` crate) and tells
+/// Cargo to rerun when `SITE`, `SOURCE_DATE_EPOCH`, `SITE_GZIP`, the directory or anything in it
+/// changes. Fails the build with a message naming the offending file.
+fn pack_site() {
+    println!("cargo::rerun-if-env-changed=SITE");
+    println!("cargo::rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    println!("cargo::rerun-if-env-changed=SITE_GZIP");
+
+    let manifest_directory =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    // `SITE` may be absolute or relative to the package root; `join` keeps an absolute one as is.
+    let site_root = match std::env::var_os("SITE") {
+        Some(site) if !site.is_empty() => manifest_directory.join(site),
+        _ => manifest_directory.join("disk"),
+    };
+    println!("cargo::rerun-if-changed={}", site_root.display());
+
+    let options = match sitepack::PackOptions::from_environment(|name| std::env::var(name).ok()) {
+        Ok(options) => options,
+        Err(error) => fail(&error.to_string()),
+    };
+    let packed = match sitepack::pack_directory(&site_root, &options) {
+        Ok(packed) => packed,
+        Err(error) => fail(&format!(
+            "packing the site {}: {error}",
+            site_root.display()
+        )),
+    };
+    for path in &packed.watched_paths {
+        println!("cargo::rerun-if-changed={}", path.display());
+    }
+    let Some(out_directory) = std::env::var_os("OUT_DIR") else {
+        fail("OUT_DIR is not set");
+    };
+    let archive_path = PathBuf::from(out_directory).join("site.tar");
+    if let Err(error) = std::fs::write(&archive_path, &packed.archive) {
+        fail(&format!("writing {}: {error}", archive_path.display()));
+    }
+}
+
+/// Stops the build with `message` (Cargo shows a build script's stderr when it fails).
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1)
+}

@@ -1,1 +1,709 @@
-//! (being written) packs a site directory into a deterministic tar archive.
+//! Packs a site directory into the deterministic tar archive that the kernel embeds.
+//!
+//! The format is POSIX pax (POSIX.1-2017, XCU `pax`, "pax Interchange Format"): every file is a
+//! ustar header block followed by its content padded to 512-byte blocks, preceded by a pax
+//! extended header (typeflag `x`) that carries the build-time strong ETag under the vendor keyword
+//! `BARESERVE.etag` (pax reserves `VENDOR.keyword` for vendors) and, when the name does not fit the
+//! ustar `name`/`prefix` fields or is not ASCII, the `path` record. The archive ends with two zero
+//! blocks.
+//!
+//! Determinism: the same tree gives the same bytes. Entries are sorted by path (byte order); uid
+//! and gid are 0, uname and gname empty, every file has mode 0644; only regular files are stored
+//! (directories are implied by the paths). The modification time is the file's own, clamped to
+//! `SOURCE_DATE_EPOCH` when that is set (<https://reproducible-builds.org/specs/source-date-epoch/>):
+//! a git checkout sets every mtime to the checkout time, so the clamp makes two checkouts of the
+//! same commit pack to the same bytes, while an unset variable keeps real mtimes for
+//! `Last-Modified` during development.
+//!
+//! Refused, with an error naming the file: symbolic links, devices, FIFOs, sockets, names that are
+//! not UTF-8 or contain control characters, unsafe paths (`..`, absolute, empty components) and
+//! files too large for ustar's 11 octal digits (8 GiB − 1). Hard links are accepted: each link is
+//! packed as an independent regular file with the same content, which is what a reader sees anyway.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+/// Size of a tar block (POSIX ustar: "a series of 512-byte blocks").
+pub const BLOCK_BYTES: usize = 512;
+
+/// Largest size ustar's 12-byte octal `size` field can hold (11 octal digits): 8 GiB − 1.
+pub const USTAR_SIZE_MAX_BYTES: u64 = 0o777_7777_7777;
+
+/// The pax vendor keyword under which each file's strong ETag is stored.
+pub const ETAG_PAX_KEYWORD: &str = "BARESERVE.etag";
+
+/// Extensions of files that get a precompressed `.gz` sibling (text formats that compress well).
+pub const GZIP_EXTENSIONS: &[&str] = &[
+    "html",
+    "htm",
+    "css",
+    "js",
+    "mjs",
+    "json",
+    "svg",
+    "txt",
+    "xml",
+    "md",
+    "csv",
+    "map",
+    "webmanifest",
+];
+
+/// How to pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackOptions {
+    /// Upper bound for every stored modification time (seconds since the Unix epoch), from
+    /// `SOURCE_DATE_EPOCH`; `None` keeps the files' own mtimes.
+    pub source_date_epoch_s: Option<u64>,
+    /// Add a gzip-compressed `NAME.gz` sibling for each compressible file that has none, when the
+    /// compressed form is smaller.
+    pub gzip_siblings: bool,
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        PackOptions {
+            source_date_epoch_s: None,
+            gzip_siblings: true,
+        }
+    }
+}
+
+impl PackOptions {
+    /// Reads the options from environment variables through `lookup` (so tests need not touch the
+    /// process environment): `SOURCE_DATE_EPOCH` (decimal seconds) and `SITE_GZIP` (`0` disables
+    /// the `.gz` siblings; `1` or unset enables them).
+    pub fn from_environment(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<PackOptions, PackError> {
+        let source_date_epoch_s = match lookup("SOURCE_DATE_EPOCH") {
+            None => None,
+            Some(value) if value.trim().is_empty() => None,
+            Some(value) => {
+                Some(
+                    value
+                        .trim()
+                        .parse::<u64>()
+                        .map_err(|_| PackError::BadEnvironment {
+                            variable: "SOURCE_DATE_EPOCH",
+                            value: value.clone(),
+                        })?,
+                )
+            }
+        };
+        let gzip_siblings = match lookup("SITE_GZIP").as_deref().map(str::trim) {
+            None | Some("") | Some("1") => true,
+            Some("0") => false,
+            Some(other) => {
+                return Err(PackError::BadEnvironment {
+                    variable: "SITE_GZIP",
+                    value: other.to_string(),
+                });
+            }
+        };
+        Ok(PackOptions {
+            source_date_epoch_s,
+            gzip_siblings,
+        })
+    }
+}
+
+/// One file as stored in the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedFile {
+    /// Path inside the site, `/`-separated, no leading slash.
+    pub path: String,
+    /// Content length in bytes.
+    pub size_bytes: u64,
+    /// Stored modification time, seconds since the Unix epoch.
+    pub modified_unix_s: u64,
+    /// The strong ETag, with its double quotes.
+    pub etag: String,
+    /// Whether the packer generated this file (a `.gz` sibling) rather than reading it.
+    pub generated: bool,
+}
+
+/// The result of [`pack_directory`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedSite {
+    /// The complete archive.
+    pub archive: Vec<u8>,
+    /// The files stored, in archive order.
+    pub files: Vec<PackedFile>,
+    /// The root, every subdirectory and every file read: what a build script must watch.
+    pub watched_paths: Vec<PathBuf>,
+}
+
+/// Why a path cannot be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathProblem {
+    /// The path is empty.
+    Empty,
+    /// Starts with `/`.
+    Absolute,
+    /// Has a `..` component.
+    ParentComponent,
+    /// Has a `.` component or an empty one (`a//b`, trailing `/`).
+    EmptyOrDotComponent,
+    /// Contains NUL.
+    Nul,
+    /// Contains another control character (U+0001–U+001F, U+007F), which would corrupt logs and
+    /// headers.
+    ControlCharacter,
+    /// Contains `\`, which some clients and servers treat as a separator.
+    Backslash,
+}
+
+impl fmt::Display for PathProblem {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            PathProblem::Empty => "the path is empty",
+            PathProblem::Absolute => "the path is absolute",
+            PathProblem::ParentComponent => "the path has a `..` component",
+            PathProblem::EmptyOrDotComponent => "the path has an empty or `.` component",
+            PathProblem::Nul => "the path contains NUL",
+            PathProblem::ControlCharacter => "the path contains a control character",
+            PathProblem::Backslash => "the path contains a backslash",
+        })
+    }
+}
+
+/// Why packing failed. Every variant names the file concerned.
+#[derive(Debug)]
+pub enum PackError {
+    /// Reading the file or directory failed.
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The site root is not a directory.
+    NotADirectory {
+        /// The root given.
+        path: PathBuf,
+    },
+    /// A name is not valid UTF-8.
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A path that must not be stored.
+    UnsafePath {
+        /// The path inside the site (or the file system path when it is not UTF-8).
+        path: String,
+        /// What is wrong with it.
+        problem: PathProblem,
+    },
+    /// A symbolic link, device, FIFO or socket.
+    UnsupportedFileType {
+        /// The file.
+        path: PathBuf,
+        /// What it is (`symbolic link`, `FIFO`, …).
+        kind: &'static str,
+    },
+    /// Larger than ustar's size field allows.
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size_bytes: u64,
+    },
+    /// An environment variable has a value that cannot be used.
+    BadEnvironment {
+        /// The variable.
+        variable: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// An ETag given to [`ArchiveBuilder::append_file`] is not a strong entity-tag.
+    BadEtag {
+        /// The path it was given for.
+        path: String,
+        /// The value.
+        etag: String,
+    },
+}
+
+impl fmt::Display for PackError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PackError::Io { path, source } => {
+                write!(formatter, "cannot read {}: {source}", path.display())
+            }
+            PackError::NotADirectory { path } => {
+                write!(formatter, "site root {} is not a directory", path.display())
+            }
+            PackError::NotUtf8 { path } => write!(
+                formatter,
+                "{}: file name is not valid UTF-8",
+                path.display()
+            ),
+            PackError::UnsafePath { path, problem } => {
+                write!(formatter, "{path:?}: {problem}")
+            }
+            PackError::UnsupportedFileType { path, kind } => write!(
+                formatter,
+                "{}: is a {kind}; the site may hold only regular files and directories",
+                path.display()
+            ),
+            PackError::TooLarge { path, size_bytes } => write!(
+                formatter,
+                "{}: {size_bytes} bytes is more than the ustar limit of {USTAR_SIZE_MAX_BYTES}",
+                path.display()
+            ),
+            PackError::BadEnvironment { variable, value } => {
+                write!(
+                    formatter,
+                    "environment variable {variable}={value:?} is not valid"
+                )
+            }
+            PackError::BadEtag { path, etag } => {
+                write!(formatter, "{path:?}: {etag:?} is not a strong entity-tag")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PackError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PackError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Checks that `path` (relative, `/`-separated) is safe to store and to serve.
+pub fn validate_site_path(path: &str) -> Result<(), PathProblem> {
+    if path.is_empty() {
+        return Err(PathProblem::Empty);
+    }
+    if path.starts_with('/') {
+        return Err(PathProblem::Absolute);
+    }
+    if path.contains('\0') {
+        return Err(PathProblem::Nul);
+    }
+    if path.chars().any(|character| character.is_ascii_control()) {
+        return Err(PathProblem::ControlCharacter);
+    }
+    if path.contains('\\') {
+        return Err(PathProblem::Backslash);
+    }
+    for component in path.split('/') {
+        match component {
+            ".." => return Err(PathProblem::ParentComponent),
+            "" | "." => return Err(PathProblem::EmptyOrDotComponent),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The strong ETag of `content` (RFC 9110 §8.8.3): the first 64 bits of its SHA-256
+/// (FIPS 180-4) as 16 lowercase hex digits, in double quotes. Content-based, so a rebuild of the
+/// same content keeps the tag and caches stay valid.
+pub fn etag_for_content(content: &[u8]) -> String {
+    let digest = Sha256::digest(content);
+    let mut etag = String::with_capacity(18);
+    etag.push('"');
+    for byte in digest.iter().take(8) {
+        etag.push_str(&format!("{byte:02x}"));
+    }
+    etag.push('"');
+    etag
+}
+
+/// Whether `etag` is a strong entity-tag: `"` *etagc `"` with etagc = %x21 / %x23-7E
+/// (RFC 9110 §8.8.3; obs-text is not accepted, so the value is always ASCII).
+pub fn is_strong_etag(etag: &str) -> bool {
+    let bytes = etag.as_bytes();
+    bytes.len() >= 2
+        && bytes.first() == Some(&b'"')
+        && bytes.last() == Some(&b'"')
+        && bytes[1..bytes.len() - 1]
+            .iter()
+            .all(|&byte| byte == 0x21 || (0x23..=0x7e).contains(&byte))
+}
+
+/// Writes a pax archive in memory, one regular file at a time. [`pack_directory`] uses it; so
+/// can tests that need an archive without a directory.
+#[derive(Debug, Default, Clone)]
+pub struct ArchiveBuilder {
+    bytes: Vec<u8>,
+}
+
+impl ArchiveBuilder {
+    /// An empty archive.
+    pub fn new() -> ArchiveBuilder {
+        ArchiveBuilder::default()
+    }
+
+    /// Appends a regular file: a pax extended header (ETag, and `path` when needed), the ustar
+    /// header and the content padded to whole blocks.
+    pub fn append_file(
+        &mut self,
+        path: &str,
+        modified_unix_s: u64,
+        content: &[u8],
+        etag: &str,
+    ) -> Result<(), PackError> {
+        validate_site_path(path).map_err(|problem| PackError::UnsafePath {
+            path: path.to_string(),
+            problem,
+        })?;
+        if !is_strong_etag(etag) {
+            return Err(PackError::BadEtag {
+                path: path.to_string(),
+                etag: etag.to_string(),
+            });
+        }
+        let size_bytes = content.len() as u64;
+        if size_bytes > USTAR_SIZE_MAX_BYTES {
+            return Err(PackError::TooLarge {
+                path: PathBuf::from(path),
+                size_bytes,
+            });
+        }
+
+        // POSIX ustar: the name fields hold the portable filename character set; a name outside
+        // it, or too long for prefix + name, goes in the pax `path` record (UTF-8), and the ustar
+        // fields then hold a truncated fallback for readers that do not know pax.
+        let ustar_split = if path.is_ascii() {
+            split_ustar_path(path)
+        } else {
+            None
+        };
+        let mut records = Vec::new();
+        if ustar_split.is_none() {
+            records.extend(pax_record("path", path));
+        }
+        // The 11 octal digits of ustar's mtime last until the year 2242; past that, pax `mtime`.
+        if modified_unix_s > USTAR_SIZE_MAX_BYTES {
+            records.extend(pax_record("mtime", &modified_unix_s.to_string()));
+        }
+        records.extend(pax_record(ETAG_PAX_KEYWORD, etag));
+
+        let base_name = path.rsplit('/').next().unwrap_or(path);
+        let ustar_mtime_s = modified_unix_s.min(USTAR_SIZE_MAX_BYTES);
+        let extended_name = format!("PaxHeaders/{base_name}");
+        let extended_name = truncate_to_char_boundary(&extended_name, 100);
+        self.push_header(&HeaderFields {
+            name: extended_name.as_bytes(),
+            prefix: b"",
+            size_bytes: records.len() as u64,
+            modified_unix_s: ustar_mtime_s,
+            typeflag: b'x',
+        });
+        self.push_content(&records);
+
+        let (prefix, name) = match ustar_split {
+            Some(split) => split,
+            None => ("", truncate_to_char_boundary(base_name, 100)),
+        };
+        self.push_header(&HeaderFields {
+            name: name.as_bytes(),
+            prefix: prefix.as_bytes(),
+            size_bytes,
+            modified_unix_s: ustar_mtime_s,
+            typeflag: b'0',
+        });
+        self.push_content(content);
+        Ok(())
+    }
+
+    /// Ends the archive with two zero blocks (POSIX ustar: "two consecutive 512-byte blocks of
+    /// zero bytes") and returns its bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.bytes.resize(self.bytes.len() + 2 * BLOCK_BYTES, 0);
+        self.bytes
+    }
+
+    fn push_header(&mut self, fields: &HeaderFields<'_>) {
+        self.bytes.extend_from_slice(&ustar_header(fields));
+    }
+
+    fn push_content(&mut self, content: &[u8]) {
+        self.bytes.extend_from_slice(content);
+        let padding = (BLOCK_BYTES - content.len() % BLOCK_BYTES) % BLOCK_BYTES;
+        self.bytes.resize(self.bytes.len() + padding, 0);
+    }
+}
+
+/// The fields of one ustar header that vary here; the rest are fixed for determinism.
+struct HeaderFields<'a> {
+    name: &'a [u8],
+    prefix: &'a [u8],
+    size_bytes: u64,
+    modified_unix_s: u64,
+    typeflag: u8,
+}
+
+/// One ustar header block (POSIX.1-2017 XCU pax, "ustar Interchange Format", Table: ustar Header
+/// Block). Numeric fields are zero-padded octal terminated by NUL.
+fn ustar_header(fields: &HeaderFields<'_>) -> [u8; BLOCK_BYTES] {
+    let mut header = [0u8; BLOCK_BYTES];
+    put(&mut header, 0, 100, fields.name);
+    put(&mut header, 100, 8, b"0000644\0"); // mode
+    put(&mut header, 108, 8, b"0000000\0"); // uid
+    put(&mut header, 116, 8, b"0000000\0"); // gid
+    put(
+        &mut header,
+        124,
+        12,
+        format!("{:011o}\0", fields.size_bytes).as_bytes(),
+    );
+    put(
+        &mut header,
+        136,
+        12,
+        format!("{:011o}\0", fields.modified_unix_s).as_bytes(),
+    );
+    put(&mut header, 148, 8, b"        "); // chksum: spaces while summing
+    header[156] = fields.typeflag;
+    // linkname (157..257) stays NUL.
+    put(&mut header, 257, 6, b"ustar\0"); // magic
+    put(&mut header, 263, 2, b"00"); // version
+    // uname (265..297) and gname (297..329) stay empty.
+    put(&mut header, 329, 8, b"0000000\0"); // devmajor
+    put(&mut header, 337, 8, b"0000000\0"); // devminor
+    put(&mut header, 345, 155, fields.prefix);
+    // "the simple sum of all bytes in the header block ... treating the chksum field as spaces":
+    // six octal digits, NUL, space — the layout GNU tar and the POSIX reference use.
+    let checksum: u32 = header.iter().map(|&byte| u32::from(byte)).sum();
+    put(&mut header, 148, 8, format!("{checksum:06o}\0 ").as_bytes());
+    header
+}
+
+/// Copies `value` into `header[offset..offset + width]`; callers guarantee it fits.
+fn put(header: &mut [u8; BLOCK_BYTES], offset: usize, width: usize, value: &[u8]) {
+    let length = value.len().min(width);
+    header[offset..offset + length].copy_from_slice(&value[..length]);
+}
+
+/// Splits `path` into ustar (`prefix`, `name`) — `name` at most 100 bytes, `prefix` at most 155,
+/// joined by a `/` that is not stored — or `None` when no split fits.
+fn split_ustar_path(path: &str) -> Option<(&str, &str)> {
+    if path.len() <= 100 {
+        return Some(("", path));
+    }
+    path.match_indices('/')
+        .map(|(slash, _)| (&path[..slash], &path[slash + 1..]))
+        .find(|(prefix, name)| name.len() <= 100 && prefix.len() <= 155 && !name.is_empty())
+}
+
+/// The longest prefix of `text` of at most `max_bytes` bytes that ends on a character boundary.
+fn truncate_to_char_boundary(text: &str, max_bytes: usize) -> &str {
+    let mut end = text.len().min(max_bytes);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// One pax record, `"%d %s=%s\n"`, where the decimal length counts the whole record including its
+/// own digits (POSIX.1-2017 XCU pax, "pax Extended Header").
+fn pax_record(keyword: &str, value: &str) -> Vec<u8> {
+    let body_bytes = 1 + keyword.len() + 1 + value.len() + 1; // " " keyword "=" value "\n"
+    let mut total_bytes = body_bytes + 1;
+    while total_bytes != body_bytes + total_bytes.to_string().len() {
+        total_bytes = body_bytes + total_bytes.to_string().len();
+    }
+    format!("{total_bytes} {keyword}={value}\n").into_bytes()
+}
+
+/// One file found while walking the site.
+struct FoundFile {
+    site_path: String,
+    modified_unix_s: u64,
+    content: Vec<u8>,
+    generated: bool,
+}
+
+/// Packs every regular file below `root` into an archive (see the crate documentation for the
+/// format and for what is refused).
+pub fn pack_directory(root: &Path, options: &PackOptions) -> Result<PackedSite, PackError> {
+    let root_metadata = fs::metadata(root).map_err(|source| PackError::Io {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    if !root_metadata.is_dir() {
+        return Err(PackError::NotADirectory {
+            path: root.to_path_buf(),
+        });
+    }
+    let mut found = Vec::new();
+    let mut watched_paths = vec![root.to_path_buf()];
+    walk(root, "", options, &mut found, &mut watched_paths)?;
+
+    if options.gzip_siblings {
+        let existing: BTreeSet<String> = found.iter().map(|file| file.site_path.clone()).collect();
+        let mut siblings = Vec::new();
+        for file in &found {
+            let sibling_path = format!("{}.gz", file.site_path);
+            if is_compressible(&file.site_path) && !existing.contains(&sibling_path) {
+                let compressed = gzip(&file.content).map_err(|source| PackError::Io {
+                    path: root.join(&file.site_path),
+                    source,
+                })?;
+                if compressed.len() < file.content.len() {
+                    siblings.push(FoundFile {
+                        site_path: sibling_path,
+                        modified_unix_s: file.modified_unix_s,
+                        content: compressed,
+                        generated: true,
+                    });
+                }
+            }
+        }
+        found.extend(siblings);
+    }
+
+    found.sort_by(|left, right| left.site_path.as_bytes().cmp(right.site_path.as_bytes()));
+    let mut builder = ArchiveBuilder::new();
+    let mut files = Vec::with_capacity(found.len());
+    for file in &found {
+        let etag = etag_for_content(&file.content);
+        builder.append_file(&file.site_path, file.modified_unix_s, &file.content, &etag)?;
+        files.push(PackedFile {
+            path: file.site_path.clone(),
+            size_bytes: file.content.len() as u64,
+            modified_unix_s: file.modified_unix_s,
+            etag,
+            generated: file.generated,
+        });
+    }
+    watched_paths.sort();
+    Ok(PackedSite {
+        archive: builder.finish(),
+        files,
+        watched_paths,
+    })
+}
+
+/// Whether a `.gz` sibling is worth trying for `site_path`, by extension.
+fn is_compressible(site_path: &str) -> bool {
+    site_path.rsplit_once('.').is_some_and(|(_, extension)| {
+        GZIP_EXTENSIONS
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(extension))
+    })
+}
+
+/// Gzip (RFC 1952) at the best level with a fixed header: mtime 0, no file name, OS 255
+/// (unknown), so the bytes depend only on the content and the flate2/miniz_oxide version pinned by
+/// Cargo.lock.
+fn gzip(content: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut encoder = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::new(), flate2::Compression::best());
+    encoder.write_all(content)?;
+    encoder.finish()
+}
+
+/// Collects the regular files below `directory` (whose site path is `site_prefix`).
+fn walk(
+    directory: &Path,
+    site_prefix: &str,
+    options: &PackOptions,
+    found: &mut Vec<FoundFile>,
+    watched_paths: &mut Vec<PathBuf>,
+) -> Result<(), PackError> {
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PackError::Io { path, source }
+    };
+    let mut children = Vec::new();
+    for entry in fs::read_dir(directory).map_err(io_error(directory))? {
+        let entry = entry.map_err(io_error(directory))?;
+        children.push(entry.path());
+    }
+    children.sort();
+    for child in children {
+        let Some(name) = child.file_name().and_then(|name| name.to_str()) else {
+            return Err(PackError::NotUtf8 { path: child });
+        };
+        let site_path = if site_prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{site_prefix}/{name}")
+        };
+        validate_site_path(&site_path).map_err(|problem| PackError::UnsafePath {
+            path: site_path.clone(),
+            problem,
+        })?;
+        // symlink_metadata: a symbolic link is refused, not followed.
+        let metadata = fs::symlink_metadata(&child).map_err(io_error(&child))?;
+        let file_type = metadata.file_type();
+        if file_type.is_dir() {
+            watched_paths.push(child.clone());
+            walk(&child, &site_path, options, found, watched_paths)?;
+        } else if file_type.is_file() {
+            watched_paths.push(child.clone());
+            if metadata.len() > USTAR_SIZE_MAX_BYTES {
+                return Err(PackError::TooLarge {
+                    path: child,
+                    size_bytes: metadata.len(),
+                });
+            }
+            let content = fs::read(&child).map_err(io_error(&child))?;
+            let modified_unix_s = metadata
+                .modified()
+                .ok()
+                .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |duration| duration.as_secs());
+            let modified_unix_s = match options.source_date_epoch_s {
+                Some(epoch_s) => modified_unix_s.min(epoch_s),
+                None => modified_unix_s,
+            };
+            found.push(FoundFile {
+                site_path,
+                modified_unix_s,
+                content,
+                generated: false,
+            });
+        } else {
+            return Err(PackError::UnsupportedFileType {
+                path: child,
+                kind: describe_file_type(&file_type),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A name for a file type that is neither a regular file nor a directory.
+#[cfg(unix)]
+fn describe_file_type(file_type: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if file_type.is_symlink() {
+        "symbolic link"
+    } else if file_type.is_fifo() {
+        "FIFO"
+    } else if file_type.is_socket() {
+        "socket"
+    } else if file_type.is_block_device() {
+        "block device"
+    } else if file_type.is_char_device() {
+        "character device"
+    } else {
+        "special file"
+    }
+}
+
+/// A name for a file type that is neither a regular file nor a directory.
+#[cfg(not(unix))]
+fn describe_file_type(file_type: &fs::FileType) -> &'static str {
+    if file_type.is_symlink() {
+        "symbolic link"
+    } else {
+        "special file"
+    }
+}
