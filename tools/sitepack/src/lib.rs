@@ -707,3 +707,489 @@ fn describe_file_type(file_type: &fs::FileType) -> &'static str {
         "special file"
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::fs::File;
+    use std::time::{Duration, SystemTime};
+
+    /// A fresh, empty directory unique to this test process and `name`.
+    struct TempDirectory(PathBuf);
+
+    impl TempDirectory {
+        fn new(name: &str) -> TempDirectory {
+            let path =
+                std::env::temp_dir().join(format!("sitepack-test-{}-{name}", std::process::id()));
+            let _ = fs::remove_dir_all(&path);
+            fs::create_dir_all(&path).unwrap();
+            TempDirectory(path)
+        }
+
+        fn write(&self, relative: &str, content: &[u8], modified_unix_s: u64) -> PathBuf {
+            let path = self.0.join(relative);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, content).unwrap();
+            set_mtime(&path, modified_unix_s);
+            path
+        }
+    }
+
+    impl Drop for TempDirectory {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn set_mtime(path: &Path, modified_unix_s: u64) {
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(modified_unix_s))
+            .unwrap();
+    }
+
+    const NO_GZIP: PackOptions = PackOptions {
+        source_date_epoch_s: None,
+        gzip_siblings: false,
+    };
+
+    /// The header blocks of `archive`, with their offsets, walking sizes (no validation).
+    fn headers(archive: &[u8]) -> Vec<(usize, [u8; BLOCK_BYTES])> {
+        let mut result = Vec::new();
+        let mut offset = 0;
+        while offset + BLOCK_BYTES <= archive.len() {
+            let block: [u8; BLOCK_BYTES] =
+                archive[offset..offset + BLOCK_BYTES].try_into().unwrap();
+            if block.iter().all(|&byte| byte == 0) {
+                break;
+            }
+            let size_text = std::str::from_utf8(&block[124..135]).unwrap();
+            let size = usize::from_str_radix(size_text, 8).unwrap();
+            result.push((offset, block));
+            offset += BLOCK_BYTES + size.div_ceil(BLOCK_BYTES) * BLOCK_BYTES;
+        }
+        result
+    }
+
+    fn field(block: &[u8; BLOCK_BYTES], start: usize, length: usize) -> &[u8] {
+        &block[start..start + length]
+    }
+
+    fn pax_data<'a>(archive: &'a [u8], offset: usize, block: &[u8; BLOCK_BYTES]) -> &'a [u8] {
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&block[124..135]).unwrap(), 8).unwrap();
+        &archive[offset + BLOCK_BYTES..offset + BLOCK_BYTES + size]
+    }
+
+    #[test]
+    fn pax_record_length_counts_its_own_digits() {
+        assert_eq!(pax_record("path", "a"), b"9 path=a\n");
+        // Body of 98 bytes: two digits would make 100, which needs three: 101.
+        let value = "v".repeat(91);
+        let record = pax_record("path", &value);
+        assert_eq!(record.len(), 101);
+        assert!(record.starts_with(b"101 path=v"));
+        let record = pax_record("x", &"v".repeat(3));
+        assert_eq!(record, b"8 x=vvv\n");
+        assert_eq!(pax_record("x", "vvvv"), b"9 x=vvvv\n");
+        // 9-byte body: 9 + 1 = 10 needs two digits → 11.
+        assert_eq!(pax_record("x", "vvvvv"), b"11 x=vvvvv\n");
+    }
+
+    #[test]
+    fn single_file_archive_has_exact_header_fields() {
+        let mut builder = ArchiveBuilder::new();
+        builder
+            .append_file(
+                "index.html",
+                1_700_000_000,
+                b"hello",
+                "\"0123456789abcdef\"",
+            )
+            .unwrap();
+        let archive = builder.finish();
+        // pax header + its data block, file header + data block, two zero blocks.
+        assert_eq!(archive.len(), 6 * BLOCK_BYTES);
+        let blocks = headers(&archive);
+        assert_eq!(blocks.len(), 2);
+        let (pax_offset, pax) = &blocks[0];
+        assert_eq!(*pax_offset, 0);
+        assert_eq!(pax[156], b'x');
+        assert_eq!(field(pax, 0, 21), b"PaxHeaders/index.html");
+        assert_eq!(
+            pax_data(&archive, 0, pax),
+            b"37 BARESERVE.etag=\"0123456789abcdef\"\n"
+        );
+        let (file_offset, file) = &blocks[1];
+        assert_eq!(*file_offset, 2 * BLOCK_BYTES);
+        assert_eq!(field(file, 0, 11), b"index.html\0");
+        assert_eq!(field(file, 100, 8), b"0000644\0");
+        assert_eq!(field(file, 108, 8), b"0000000\0");
+        assert_eq!(field(file, 116, 8), b"0000000\0");
+        assert_eq!(field(file, 124, 12), b"00000000005\0");
+        assert_eq!(
+            field(file, 136, 12),
+            format!("{:011o}\0", 1_700_000_000).as_bytes()
+        );
+        assert_eq!(file[156], b'0');
+        assert_eq!(field(file, 257, 8), b"ustar\x0000");
+        assert!(field(file, 265, 64).iter().all(|&byte| byte == 0)); // uname, gname
+        assert_eq!(&archive[3 * BLOCK_BYTES..3 * BLOCK_BYTES + 6], b"hello\0");
+        assert!(archive[4 * BLOCK_BYTES..].iter().all(|&byte| byte == 0));
+    }
+
+    #[test]
+    fn every_header_checksum_is_the_unsigned_sum() {
+        let mut builder = ArchiveBuilder::new();
+        builder.append_file("a.txt", 1, b"abc", "\"1\"").unwrap();
+        builder
+            .append_file("ünï/çødé.html", 2, &[0xffu8; 700], "\"2\"")
+            .unwrap();
+        let archive = builder.finish();
+        let blocks = headers(&archive);
+        assert_eq!(blocks.len(), 4);
+        for (offset, block) in blocks {
+            let stored =
+                u32::from_str_radix(std::str::from_utf8(&block[148..154]).unwrap(), 8).unwrap();
+            assert_eq!(&block[154..156], b"\0 ", "at {offset}");
+            let mut summed = block;
+            summed[148..156].copy_from_slice(b"        ");
+            let computed: u32 = summed.iter().map(|&byte| u32::from(byte)).sum();
+            assert_eq!(stored, computed, "header at {offset}");
+        }
+    }
+
+    #[test]
+    fn long_and_utf8_names_use_prefix_or_pax_path() {
+        let mut builder = ArchiveBuilder::new();
+        let prefixed = format!("{}/{}", "d".repeat(120), "f".repeat(90)); // 211 bytes, splits
+        let too_long = format!("{}/{}", "d".repeat(200), "f".repeat(90)); // prefix > 155
+        let utf8 = "über/файл.html";
+        for path in [prefixed.as_str(), too_long.as_str(), utf8] {
+            builder.append_file(path, 0, b"x", "\"e\"").unwrap();
+        }
+        let archive = builder.finish();
+        let blocks = headers(&archive);
+        assert_eq!(blocks.len(), 6);
+
+        // Fits ustar: name and prefix, no pax path.
+        let (offset, pax) = &blocks[0];
+        assert!(
+            !pax_data(&archive, *offset, pax)
+                .windows(5)
+                .any(|w| w == b"path=")
+        );
+        let file = &blocks[1].1;
+        assert_eq!(&file[0..90], "f".repeat(90).as_bytes());
+        assert_eq!(file[90], 0);
+        assert_eq!(&file[345..465], "d".repeat(120).as_bytes());
+
+        for (index, path) in [(2, too_long.as_str()), (4, utf8)] {
+            let (offset, pax) = &blocks[index];
+            let data = pax_data(&archive, *offset, pax);
+            let expected = pax_record("path", path);
+            assert_eq!(&data[..expected.len()], expected.as_slice(), "{path}");
+            // The ustar fallback is the base name; the prefix stays empty.
+            let file = &blocks[index + 1].1;
+            let base = path.rsplit('/').next().unwrap();
+            assert_eq!(&file[..base.len()], base.as_bytes());
+            assert!(file[345..500].iter().all(|&byte| byte == 0));
+        }
+    }
+
+    #[test]
+    fn split_ustar_path_boundaries() {
+        let name_100 = "n".repeat(100);
+        assert_eq!(split_ustar_path(&name_100), Some(("", name_100.as_str())));
+        let name_101 = "n".repeat(101);
+        assert_eq!(split_ustar_path(&name_101), None);
+        let prefix_155 = format!("{}/{}", "p".repeat(155), "n".repeat(100));
+        assert_eq!(
+            split_ustar_path(&prefix_155),
+            Some((&prefix_155[..155], &prefix_155[156..]))
+        );
+        let prefix_156 = format!("{}/{}", "p".repeat(156), "n".repeat(10));
+        assert_eq!(split_ustar_path(&prefix_156), None);
+    }
+
+    #[test]
+    fn append_file_refuses_bad_paths_and_etags() {
+        let mut builder = ArchiveBuilder::new();
+        assert!(matches!(
+            builder.append_file("../x", 0, b"", "\"e\""),
+            Err(PackError::UnsafePath {
+                problem: PathProblem::ParentComponent,
+                ..
+            })
+        ));
+        for etag in ["e", "W/\"e\"", "\"a b\"", "\"a\"b\"", "\"", "\"é\""] {
+            assert!(
+                matches!(
+                    builder.append_file("x", 0, b"", etag),
+                    Err(PackError::BadEtag { .. })
+                ),
+                "{etag}"
+            );
+        }
+    }
+
+    #[test]
+    fn validate_site_path_table() {
+        let cases: &[(&str, Result<(), PathProblem>)] = &[
+            ("index.html", Ok(())),
+            ("docs/a b/ü.html", Ok(())),
+            (".well-known/security.txt", Ok(())),
+            ("", Err(PathProblem::Empty)),
+            ("/etc/passwd", Err(PathProblem::Absolute)),
+            ("a/../b", Err(PathProblem::ParentComponent)),
+            ("..", Err(PathProblem::ParentComponent)),
+            ("a//b", Err(PathProblem::EmptyOrDotComponent)),
+            ("./a", Err(PathProblem::EmptyOrDotComponent)),
+            ("a/", Err(PathProblem::EmptyOrDotComponent)),
+            ("a\0b", Err(PathProblem::Nul)),
+            ("a\nb", Err(PathProblem::ControlCharacter)),
+            ("a\x7fb", Err(PathProblem::ControlCharacter)),
+            ("a\\b", Err(PathProblem::Backslash)),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(validate_site_path(path), *expected, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn etag_is_the_first_64_bits_of_sha256() {
+        // SHA-256("") = e3b0c44298fc1c14…, SHA-256("abc") = ba7816bf8f01cfea… (FIPS 180-4 examples).
+        assert_eq!(etag_for_content(b""), "\"e3b0c44298fc1c14\"");
+        assert_eq!(etag_for_content(b"abc"), "\"ba7816bf8f01cfea\"");
+    }
+
+    #[test]
+    fn pack_directory_sorts_by_bytes_and_reports_files() {
+        let site = TempDirectory::new("sorted");
+        for path in ["b.txt", "a/z.txt", "a.txt", "B.txt", "a-b/c.txt"] {
+            site.write(path, path.as_bytes(), 1_000);
+        }
+        let packed = pack_directory(&site.0, &NO_GZIP).unwrap();
+        let paths: Vec<&str> = packed.files.iter().map(|file| file.path.as_str()).collect();
+        assert_eq!(paths, ["B.txt", "a-b/c.txt", "a.txt", "a/z.txt", "b.txt"]);
+        let file = &packed.files[2];
+        assert_eq!(file.size_bytes, 5);
+        assert_eq!(file.modified_unix_s, 1_000);
+        assert_eq!(file.etag, etag_for_content(b"a.txt"));
+        assert!(!file.generated);
+        let mut expected_watched = vec![
+            site.0.clone(),
+            site.0.join("B.txt"),
+            site.0.join("a"),
+            site.0.join("a/z.txt"),
+            site.0.join("a-b"),
+            site.0.join("a-b/c.txt"),
+            site.0.join("a.txt"),
+            site.0.join("b.txt"),
+        ];
+        expected_watched.sort();
+        assert_eq!(packed.watched_paths, expected_watched);
+    }
+
+    #[test]
+    fn packing_is_deterministic_and_clamps_mtimes() {
+        let site = TempDirectory::new("determinism");
+        site.write("index.html", &b"<p>hello</p>".repeat(50), 2_000_000_000);
+        let old = site.write("old.txt", b"old", 1_000_000_000);
+        let options = PackOptions {
+            source_date_epoch_s: Some(1_700_000_000),
+            gzip_siblings: true,
+        };
+        let first = pack_directory(&site.0, &options).unwrap();
+        let second = pack_directory(&site.0, &options).unwrap();
+        assert_eq!(first.archive, second.archive);
+        let mtimes: Vec<(&str, u64)> = first
+            .files
+            .iter()
+            .map(|file| (file.path.as_str(), file.modified_unix_s))
+            .collect();
+        assert_eq!(
+            mtimes,
+            [
+                ("index.html", 1_700_000_000),
+                ("index.html.gz", 1_700_000_000),
+                ("old.txt", 1_000_000_000)
+            ]
+        );
+        // A fresh checkout moves mtimes forward; the clamp keeps the bytes.
+        set_mtime(&site.0.join("index.html"), 2_100_000_000);
+        let third = pack_directory(&site.0, &options).unwrap();
+        assert_eq!(first.archive, third.archive);
+        // But the mtime is real data below the clamp.
+        set_mtime(&old, 1_000_000_001);
+        let fourth = pack_directory(&site.0, &options).unwrap();
+        assert_ne!(first.archive, fourth.archive);
+    }
+
+    #[test]
+    fn gzip_siblings_are_deterministic_smaller_and_optional() {
+        let site = TempDirectory::new("gzip");
+        site.write("style.css", &b"body { margin: 0 }\n".repeat(40), 5);
+        site.write("tiny.txt", b"hi", 5);
+        site.write("logo.png", &[0u8; 4096], 5);
+        site.write("pre.js", &b"let x = 1;\n".repeat(40), 5);
+        site.write("pre.js.gz", b"not really gzip", 5);
+        let packed = pack_directory(&site.0, &PackOptions::default()).unwrap();
+        let paths: Vec<(&str, bool)> = packed
+            .files
+            .iter()
+            .map(|file| (file.path.as_str(), file.generated))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("logo.png", false),
+                ("pre.js", false),
+                ("pre.js.gz", false),
+                ("style.css", false),
+                ("style.css.gz", true),
+                ("tiny.txt", false),
+            ]
+        );
+        let compressed = gzip(&b"body { margin: 0 }\n".repeat(40)).unwrap();
+        // RFC 1952 §2.3: ID1 ID2 CM=8 FLG=0, MTIME=0, XFL=2 (best), OS=255.
+        assert_eq!(&compressed[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255]);
+        assert_eq!(packed.files[4].etag, etag_for_content(&compressed));
+        assert_eq!(packed.files[4].size_bytes, compressed.len() as u64);
+
+        let plain = pack_directory(&site.0, &NO_GZIP).unwrap();
+        assert_eq!(plain.files.len(), 5);
+        assert!(plain.files.iter().all(|file| !file.generated));
+    }
+
+    #[test]
+    fn options_from_environment() {
+        let lookup = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.to_string())
+            }
+        };
+        assert_eq!(
+            PackOptions::from_environment(lookup(&[])).unwrap(),
+            PackOptions::default()
+        );
+        assert_eq!(
+            PackOptions::from_environment(lookup(&[
+                ("SOURCE_DATE_EPOCH", "1700000000"),
+                ("SITE_GZIP", "0")
+            ]))
+            .unwrap(),
+            PackOptions {
+                source_date_epoch_s: Some(1_700_000_000),
+                gzip_siblings: false
+            }
+        );
+        assert!(matches!(
+            PackOptions::from_environment(lookup(&[("SOURCE_DATE_EPOCH", "yesterday")])),
+            Err(PackError::BadEnvironment {
+                variable: "SOURCE_DATE_EPOCH",
+                ..
+            })
+        ));
+        assert!(matches!(
+            PackOptions::from_environment(lookup(&[("SITE_GZIP", "yes")])),
+            Err(PackError::BadEnvironment {
+                variable: "SITE_GZIP",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn refuses_symlinks() {
+        let site = TempDirectory::new("symlink");
+        site.write("target.txt", b"x", 0);
+        std::os::unix::fs::symlink("target.txt", site.0.join("link.txt")).unwrap();
+        let error = pack_directory(&site.0, &NO_GZIP).unwrap_err();
+        assert!(
+            matches!(&error, PackError::UnsupportedFileType { path, kind: "symbolic link" }
+                if *path == site.0.join("link.txt")),
+            "{error}"
+        );
+        assert!(error.to_string().contains("link.txt"));
+    }
+
+    #[test]
+    fn refuses_fifos_and_sockets() {
+        let site = TempDirectory::new("fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(site.0.join("pipe"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(matches!(
+            pack_directory(&site.0, &NO_GZIP),
+            Err(PackError::UnsupportedFileType { kind: "FIFO", .. })
+        ));
+
+        let site = TempDirectory::new("socket");
+        let _listener = std::os::unix::net::UnixListener::bind(site.0.join("sock")).unwrap();
+        assert!(matches!(
+            pack_directory(&site.0, &NO_GZIP),
+            Err(PackError::UnsupportedFileType { kind: "socket", .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_bad_names() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let site = TempDirectory::new("not-utf8");
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.html");
+        fs::write(site.0.join(name), b"x").unwrap();
+        assert!(matches!(
+            pack_directory(&site.0, &NO_GZIP),
+            Err(PackError::NotUtf8 { path }) if path == site.0.join(name)
+        ));
+
+        for (name, problem) in [
+            ("new\nline", PathProblem::ControlCharacter),
+            ("back\\slash", PathProblem::Backslash),
+        ] {
+            let site = TempDirectory::new("bad-name");
+            site.write(&format!("sub/{name}"), b"x", 0);
+            let error = pack_directory(&site.0, &NO_GZIP).unwrap_err();
+            assert!(
+                matches!(&error, PackError::UnsafePath { path, problem: found }
+                    if *path == format!("sub/{name}") && *found == problem),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_files_too_large_for_ustar() {
+        let site = TempDirectory::new("large");
+        let file = File::create(site.0.join("huge.bin")).unwrap();
+        // Sparse: no disk space is used, and the packer refuses before reading.
+        file.set_len(USTAR_SIZE_MAX_BYTES + 1).unwrap();
+        assert!(matches!(
+            pack_directory(&site.0, &NO_GZIP),
+            Err(PackError::TooLarge { size_bytes, .. }) if size_bytes == USTAR_SIZE_MAX_BYTES + 1
+        ));
+    }
+
+    #[test]
+    fn refuses_a_root_that_is_not_a_directory() {
+        let site = TempDirectory::new("root-file");
+        let file = site.write("file.txt", b"x", 0);
+        assert!(matches!(
+            pack_directory(&file, &NO_GZIP),
+            Err(PackError::NotADirectory { .. })
+        ));
+        assert!(matches!(
+            pack_directory(&site.0.join("missing"), &NO_GZIP),
+            Err(PackError::Io { .. })
+        ));
+    }
+}
