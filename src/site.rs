@@ -112,7 +112,7 @@ impl Site {
     }
 
     /// The direct children of directory `directory` (no leading or trailing slash; empty for the
-    /// root), in path order: its files and its subdirectories, each subdirectory once. Empty when
+    /// root), in name order (bytes): its files and its subdirectories, each subdirectory once. Empty when
     /// `directory` is not a directory.
     pub fn directory_entries(&self, directory: &str) -> Vec<DirectoryEntry<'_>> {
         let prefix = if directory.is_empty() {
@@ -147,6 +147,9 @@ impl Site {
                 }
             }
         }
+        // Path order puts `docs.txt` before the files of `docs/` ('.' < '/'); a listing wants
+        // name order.
+        children.sort_by(|left, right| left.name().as_bytes().cmp(right.name().as_bytes()));
         children
     }
 
@@ -181,6 +184,15 @@ pub enum DirectoryEntry<'site> {
         /// Its name within the directory (no slash).
         name: &'static str,
     },
+}
+
+impl DirectoryEntry<'_> {
+    /// The child's name within the directory.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DirectoryEntry::File { name, .. } | DirectoryEntry::Directory { name } => name,
+        }
+    }
 }
 
 /// Why [`Site::from_archive`] refused the archive.
@@ -232,4 +244,245 @@ fn directory_prefix(path: &str) -> String {
     prefix.push_str(path);
     prefix.push('/');
     prefix
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use proptest::prelude::*;
+    use sitepack::ArchiveBuilder;
+
+    /// Tests need `'static` archives, as the kernel has; leaking a few kilobytes per test is fine.
+    fn leak(bytes: Vec<u8>) -> &'static [u8] {
+        bytes.leak()
+    }
+
+    fn archive_of(files: &[(&str, &[u8])]) -> &'static [u8] {
+        let mut builder = ArchiveBuilder::new();
+        for (path, content) in files {
+            builder
+                .append_file(path, 1_000, content, &sitepack::etag_for_content(content))
+                .unwrap();
+        }
+        leak(builder.finish())
+    }
+
+    fn entry(path: &'static str, body: &'static [u8]) -> FileEntry {
+        FileEntry {
+            path,
+            body,
+            modified_unix_s: 0,
+            etag: "\"e\"",
+        }
+    }
+
+    fn sample_site() -> Site {
+        Site::from_archive(archive_of(&[
+            ("index.html", b"<h1>home</h1>"),
+            ("style.css", b"body{}"),
+            ("docs/index.html", b"docs"),
+            ("docs/guide/a.html", b"a"),
+            ("docs/guide/b.html", b"b"),
+            ("docs/guide.html", b"guide"),
+            ("docs-old/x.html", b"x"),
+            ("docs.txt", b"t"),
+        ]))
+        .unwrap()
+    }
+
+    #[test]
+    fn from_archive_indexes_every_file_with_its_etag() {
+        let archive = archive_of(&[("index.html", b"hello"), ("a/b.txt", b"")]);
+        let site = Site::from_archive(archive).unwrap();
+        assert_eq!(site.file_count(), 2);
+        assert_eq!(site.total_bytes(), 5);
+        let index = site.get("index.html").unwrap();
+        assert_eq!(index.body, b"hello");
+        assert_eq!(index.modified_unix_s, 1_000);
+        assert_eq!(index.etag, sitepack::etag_for_content(b"hello"));
+        // The body is a slice of the archive, not a copy.
+        let archive_range = archive.as_ptr_range();
+        assert!(archive_range.contains(&index.body.as_ptr()));
+        assert!(archive_range.contains(&index.etag.as_ptr()));
+        assert_eq!(site.get("a/b.txt").unwrap().body, b"");
+        assert!(site.get("missing").is_none());
+        assert!(site.get("/index.html").is_none());
+    }
+
+    #[test]
+    fn files_without_an_etag_get_the_fallback() {
+        // A plain ustar archive, as `tar --format=ustar` would write: no pax records.
+        let mut header = [0u8; 512];
+        header[..5].copy_from_slice(b"a.txt");
+        header[100..108].copy_from_slice(b"0000644\0");
+        header[124..136].copy_from_slice(b"00000000001\0");
+        header[136..148].copy_from_slice(b"00000000077\0");
+        header[156] = b'0';
+        header[257..265].copy_from_slice(b"ustar\x0000");
+        header[148..156].copy_from_slice(b"        ");
+        let sum: u32 = header.iter().map(|&byte| u32::from(byte)).sum();
+        header[148..156].copy_from_slice(alloc::format!("{sum:06o}\0 ").as_bytes());
+        let mut bytes = Vec::from(header);
+        bytes.push(b'a');
+        bytes.resize(4 * 512, 0);
+        let site = Site::from_archive(leak(bytes)).unwrap();
+        let file = site.get("a.txt").unwrap();
+        assert_eq!(file.etag, fallback_etag(b"a"));
+        assert_eq!(file.modified_unix_s, 0o77);
+    }
+
+    #[test]
+    fn fallback_etag_is_fnv1a_64() {
+        // Reference values from the FNV test suite (fnv1a64 of "" and "a").
+        assert_eq!(fallback_etag(b""), "\"cbf29ce484222325\"");
+        assert_eq!(fallback_etag(b"a"), "\"af63dc4c8601ec8c\"");
+        assert_eq!(fallback_etag(b"foobar"), "\"85944171f73967e8\"");
+    }
+
+    #[test]
+    fn duplicate_paths_last_wins() {
+        let mut builder = ArchiveBuilder::new();
+        builder.append_file("a.txt", 1, b"first", "\"1\"").unwrap();
+        builder
+            .append_file("a.txt", 2, b"second!", "\"2\"")
+            .unwrap();
+        let site = Site::from_archive(leak(builder.finish())).unwrap();
+        assert_eq!(site.file_count(), 1);
+        assert_eq!(site.total_bytes(), 7);
+        let file = site.get("a.txt").unwrap();
+        assert_eq!((file.body, file.etag), (&b"second!"[..], "\"2\""));
+    }
+
+    #[test]
+    fn a_path_cannot_be_file_and_directory() {
+        let error = Site::from_archive(archive_of(&[("a", b"1"), ("a/b", b"2")])).unwrap_err();
+        assert_eq!(error, SiteError::FileAndDirectory { path: "a".into() });
+        assert_eq!(
+            alloc::format!("{error}"),
+            "site: \"a\" is both a file and a directory"
+        );
+    }
+
+    #[test]
+    fn archive_errors_pass_through() {
+        let mut bytes = archive_of(&[("a", b"1")]).to_vec();
+        bytes[1024 + 10] ^= 1; // inside the file's ustar header, after the pax header and data
+        let error = Site::from_archive(leak(bytes)).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                SiteError::Archive(TarError {
+                    offset: 1024,
+                    kind: tar::TarErrorKind::BadChecksum { .. },
+                    ..
+                })
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn is_directory_table() {
+        let site = sample_site();
+        for (path, expected) in [
+            ("", true),
+            ("docs", true),
+            ("docs/guide", true),
+            ("docs-old", true),
+            ("doc", false),
+            ("docs/guide/a.html", false),
+            ("docs/index.html", false),
+            ("docs.txt", false),
+            ("style.css", false),
+            ("missing", false),
+            ("docs/gui", false),
+        ] {
+            assert_eq!(site.is_directory(path), expected, "{path:?}");
+        }
+        // `a-c` and `a.txt` sort between `a` and `a/`: the range query must not stop there.
+        let site = Site::from_entries([entry("a-c", b""), entry("a.txt", b""), entry("a/x", b"")]);
+        assert!(site.is_directory("a"));
+        let site = Site::from_entries([entry("a-c/x", b""), entry("a.txt", b"")]);
+        assert!(!site.is_directory("a"));
+    }
+
+    #[test]
+    fn directory_entries_lists_direct_children_once() {
+        let site = sample_site();
+        let names = |directory: &str| -> Vec<(&'static str, bool)> {
+            site.directory_entries(directory)
+                .into_iter()
+                .map(|child| match child {
+                    DirectoryEntry::File { name, entry } => {
+                        assert!(entry.path.ends_with(name));
+                        (name, false)
+                    }
+                    DirectoryEntry::Directory { name } => (name, true),
+                })
+                .collect()
+        };
+        assert_eq!(
+            names(""),
+            vec![
+                ("docs", true),
+                ("docs-old", true),
+                ("docs.txt", false),
+                ("index.html", false),
+                ("style.css", false),
+            ]
+        );
+        assert_eq!(
+            names("docs"),
+            vec![
+                ("guide", true),
+                ("guide.html", false),
+                ("index.html", false)
+            ]
+        );
+        assert_eq!(
+            names("docs/guide"),
+            vec![("a.html", false), ("b.html", false)]
+        );
+        assert!(names("missing").is_empty());
+        assert!(names("index.html").is_empty());
+    }
+
+    #[test]
+    fn from_entries_keeps_totals_with_replacements() {
+        let site = Site::from_entries([entry("a", b"12345"), entry("b", b"1"), entry("a", b"12")]);
+        assert_eq!(site.file_count(), 2);
+        assert_eq!(site.total_bytes(), 3);
+        let paths: Vec<&str> = site.files().map(|file| file.path).collect();
+        assert_eq!(paths, ["a", "b"]);
+    }
+
+    proptest! {
+        /// A mutated archive gives a site or an error, never a panic; a site only ever holds safe
+        /// paths whose bodies lie inside the archive.
+        #[test]
+        fn mutated_archives_never_panic(
+            mutations in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        ) {
+            let mut bytes = archive_of(&[
+                ("index.html", b"<h1>home</h1>"),
+                ("docs/index.html", b"docs"),
+            ])
+            .to_vec();
+            for (index, value) in mutations {
+                let position = index.index(bytes.len());
+                bytes[position] = value;
+            }
+            let archive = leak(bytes);
+            if let Ok(site) = Site::from_archive(archive) {
+                let range = archive.as_ptr_range();
+                for file in site.files() {
+                    prop_assert!(tar::check_path(file.path).is_ok());
+                    prop_assert!(file.body.is_empty() || range.contains(&file.body.as_ptr()));
+                    prop_assert!(tar::is_strong_etag(file.etag));
+                }
+            }
+        }
+    }
 }
