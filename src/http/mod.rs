@@ -2,7 +2,7 @@
 //!
 //! Two layers, both free of I/O:
 //! - [`parse_request`] turns the bytes of one request head into a typed [`Request`] or a typed
-//!   error, and [`respond`] turns a request and the [`Site`] into a [`Response`] — the whole
+//!   error, and [`respond`] turns a request and the [`Site`](crate::site::Site) into a [`Response`] — the whole
 //!   static-file semantics (paths, methods, validators, ranges, content types, precompressed
 //!   siblings, error pages).
 //! - [`connection::Connection`] is the per-connection state machine on top: buffering, pipelining,
@@ -11,9 +11,12 @@
 
 use alloc::vec::Vec;
 
-use crate::site::Site;
-
 pub mod connection;
+pub mod date;
+pub mod mime;
+pub mod range;
+pub mod request;
+pub mod response;
 
 /// Limits on what a client may send (hardening; defaults as nginx and the issue tracker demand).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,13 +85,58 @@ pub enum BodyPart {
     Static(&'static [u8]),
 }
 
-// CONTRACT (filled in by the HTTP work; signatures are fixed so the connection layer can use them):
+// The contract the connection layer relies on (signatures fixed):
 //
 // pub fn parse_request(buffer: &[u8], limits: &Limits) -> ParseOutcome<'_>;
 // pub enum ParseOutcome<'a> { Complete { request: Request<'a>, head_len: usize }, Partial, Error(RequestError) }
 // pub fn respond(request: &Request<'_>, site: &Site, now_unix_s: Option<u64>, settings: &ResponseSettings) -> Response;
 // pub fn error_response(error: &RequestError, site: &Site, now_unix_s: Option<u64>, settings: &ResponseSettings) -> Response;
-// Request exposes at least: method, version (1.0 / 1.1), content_length: Option<u64>, chunked: bool,
-// wants_close(): bool (Connection: close, or HTTP/1.0 without keep-alive).
-#[allow(dead_code)]
-fn _contract(_site: &Site) {}
+pub use date::{format_http_date, parse_http_date};
+pub use request::{
+    HeaderField, Method, ParseOutcome, Request, RequestError, Target, Version, parse_request,
+};
+pub use response::{ALLOWED_METHODS, error_response, reason_phrase, respond};
+
+impl Body {
+    /// Total length of the body in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Body::Empty => 0,
+            Body::Static(bytes) => bytes.len(),
+            Body::Parts(parts) => parts
+                .iter()
+                .map(|part| match part {
+                    BodyPart::Owned(bytes) => bytes.len(),
+                    BodyPart::Static(bytes) => bytes.len(),
+                })
+                .sum(),
+        }
+    }
+
+    /// Whether the body has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The body as one contiguous vector (for tests and diagnostics; the server sends the parts
+    /// without copying).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.len());
+        match self {
+            Body::Empty => {}
+            Body::Static(static_bytes) => bytes.extend_from_slice(static_bytes),
+            Body::Parts(parts) => {
+                for part in parts {
+                    match part {
+                        BodyPart::Owned(owned) => bytes.extend_from_slice(owned),
+                        BodyPart::Static(static_bytes) => bytes.extend_from_slice(static_bytes),
+                    }
+                }
+            }
+        }
+        bytes
+    }
+}
+
+#[cfg(test)]
+mod tests;

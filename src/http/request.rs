@@ -1,0 +1,655 @@
+//! Parsing one request head (RFC 9112 §2–§7) into a typed [`Request`] or a typed [`RequestError`].
+//!
+//! The request line is parsed here by hand, strictly (RFC 9112 §3: `method SP request-target SP
+//! HTTP-version`), so that the version can be told apart from garbage (`505` vs `400`) and overlong
+//! lines are caught before they are complete (`414`). The header section is parsed with
+//! `httparse::parse_headers`, whose default configuration already rejects obs-fold and whitespace
+//! between a field name and the colon (RFC 9112 §5.1, §5.2); the framing rules of RFC 9112 §6 are
+//! enforced on top.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::Limits;
+
+/// The request methods this server knows (RFC 9110 §9.3). Unknown method tokens are rejected by
+/// [`parse_request`] with [`RequestError::MethodNotImplemented`] (`501`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET` (RFC 9110 §9.3.1).
+    Get,
+    /// `HEAD` (RFC 9110 §9.3.2).
+    Head,
+    /// `OPTIONS` (RFC 9110 §9.3.7).
+    Options,
+    /// `POST` (RFC 9110 §9.3.3).
+    Post,
+    /// `PUT` (RFC 9110 §9.3.4).
+    Put,
+    /// `DELETE` (RFC 9110 §9.3.5).
+    Delete,
+    /// `PATCH` (RFC 5789).
+    Patch,
+    /// `CONNECT` (RFC 9110 §9.3.6).
+    Connect,
+    /// `TRACE` (RFC 9110 §9.3.8).
+    Trace,
+}
+
+impl Method {
+    /// The method for a token; method names are case-sensitive (RFC 9110 §9.1).
+    fn from_token(token: &[u8]) -> Option<Method> {
+        Some(match token {
+            b"GET" => Method::Get,
+            b"HEAD" => Method::Head,
+            b"OPTIONS" => Method::Options,
+            b"POST" => Method::Post,
+            b"PUT" => Method::Put,
+            b"DELETE" => Method::Delete,
+            b"PATCH" => Method::Patch,
+            b"CONNECT" => Method::Connect,
+            b"TRACE" => Method::Trace,
+            _ => return None,
+        })
+    }
+
+    /// The method's name as sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Patch => "PATCH",
+            Method::Connect => "CONNECT",
+            Method::Trace => "TRACE",
+        }
+    }
+}
+
+/// The protocol version of a request (RFC 9112 §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// `HTTP/1.0`: the connection closes after the response unless the client sent
+    /// `Connection: keep-alive` (RFC 9112 §9.3, Appendix C.2.2).
+    Http10,
+    /// `HTTP/1.1`, and any higher `HTTP/1.x`, which RFC 9110 §2.5 says to process as the highest
+    /// minor version we implement.
+    Http11,
+}
+
+/// The request target, after decoding and normalisation (RFC 9112 §3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// origin-form or absolute-form: a path and an optional query.
+    Path {
+        /// The percent-decoded, dot-segment-resolved, slash-merged path. Always starts with `/`;
+        /// ends with `/` when the request named a directory (`/docs/`, or `/docs/.`).
+        path: String,
+        /// The raw query after `?` (without the `?`), kept for redirects; `None` when absent.
+        query: Option<&'a str>,
+    },
+    /// asterisk-form `*` (only with `OPTIONS`, RFC 9112 §3.2.4).
+    Asterisk,
+    /// authority-form `host:port` (only with `CONNECT`, RFC 9112 §3.2.3).
+    Authority(&'a str),
+}
+
+/// One header field line, as received (value without leading and trailing whitespace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderField<'a> {
+    /// The field name as sent; compare case-insensitively (RFC 9110 §5.1).
+    pub name: &'a str,
+    /// The field value with optional whitespace around it removed (RFC 9110 §5.5).
+    pub value: &'a [u8],
+}
+
+/// A parsed request head. Borrows the header values from the input buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// The method.
+    pub method: Method,
+    /// The protocol version.
+    pub version: Version,
+    /// The decoded request target.
+    pub target: Target<'a>,
+    /// The body length from `Content-Length`, if the field was present (RFC 9112 §6.3 item 6).
+    pub content_length: Option<u64>,
+    /// Whether `Transfer-Encoding: chunked` was present. Always `false` in a request returned by
+    /// [`parse_request`], which answers every `Transfer-Encoding` with an error (see
+    /// [`RequestError::TransferEncodingNotImplemented`]); kept so framing code can stay general.
+    pub chunked: bool,
+    headers: Vec<HeaderField<'a>>,
+    connection_close: bool,
+    connection_keep_alive: bool,
+}
+
+impl<'a> Request<'a> {
+    /// Whether the connection must close after the response: `Connection: close`, or HTTP/1.0
+    /// without `Connection: keep-alive` (RFC 9112 §9.3).
+    pub fn wants_close(&self) -> bool {
+        self.connection_close || (self.version == Version::Http10 && !self.connection_keep_alive)
+    }
+
+    /// Whether the response must say `Connection: keep-alive` (an HTTP/1.0 client that asked for
+    /// a persistent connection, RFC 9112 Appendix C.2.2).
+    pub fn wants_keep_alive_header(&self) -> bool {
+        self.version == Version::Http10 && !self.wants_close()
+    }
+
+    /// All header field lines, in order.
+    pub fn headers(&self) -> &[HeaderField<'a>] {
+        &self.headers
+    }
+
+    /// The value of the first field named `name` (case-insensitive), if any.
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|field| field.name.eq_ignore_ascii_case(name))
+            .map(|field| field.value)
+    }
+
+    /// The values of every field named `name` (case-insensitive), in order; a recipient may
+    /// combine them into one comma-separated list (RFC 9110 §5.3).
+    pub fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + 's {
+        self.headers
+            .iter()
+            .filter(move |field| field.name.eq_ignore_ascii_case(name))
+            .map(|field| field.value)
+    }
+}
+
+/// Why a request head was rejected. Every variant maps to one status code, and after every one
+/// the connection must close: the framing of anything that follows cannot be trusted (RFC 9112
+/// §6.3 for framing errors; nginx closes after 400, 413, 414, 431, 501 and 505 too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestError {
+    /// Malformed request line (not `method SP target SP version CRLF`), `400`.
+    MalformedRequestLine,
+    /// Invalid method token (RFC 9110 §9.1, token syntax of §5.6.2), `400`.
+    InvalidMethod,
+    /// A syntactically valid method token we do not implement, `501` (RFC 9110 §9.1).
+    MethodNotImplemented,
+    /// A well-formed HTTP-version whose major version is not 1, `505` (RFC 9110 §15.6.6).
+    VersionNotSupported,
+    /// A request target that is not valid origin-, absolute-, authority- or asterisk-form, or a
+    /// form not allowed with the method (RFC 9112 §3.2), `400`.
+    InvalidTarget,
+    /// Bad percent-encoding, decoded bytes not UTF-8, NUL or control bytes in the path, `400`.
+    InvalidPath,
+    /// A `..` segment that would climb above the site root, `400` (as nginx answers).
+    PathAboveRoot,
+    /// Request line longer than [`Limits::request_line_max_bytes`], `414`.
+    RequestLineTooLong,
+    /// Header section larger than [`Limits::header_section_max_bytes`], or more than
+    /// [`Limits::header_fields_max`] fields, `431` (RFC 6585 §5).
+    HeaderSectionTooLarge,
+    /// A malformed header field line: obs-fold, whitespace before the colon, invalid name or
+    /// value bytes (RFC 9112 §5.1, §5.2), `400`.
+    MalformedHeader,
+    /// HTTP/1.1 without exactly one `Host`, more than one `Host`, or an invalid `Host` value
+    /// (RFC 9112 §3.2), `400`.
+    InvalidHost,
+    /// Invalid `Content-Length`, or several differing values (RFC 9112 §6.3 item 5), `400`.
+    InvalidContentLength,
+    /// `Transfer-Encoding` together with `Content-Length` (RFC 9112 §6.3 item 3), or a
+    /// `Transfer-Encoding` whose final coding is not `chunked` (§6.3 item 4: MUST 400 and close).
+    InvalidTransferEncoding,
+    /// Any other `Transfer-Encoding`: this server reads no request bodies in chunked or other
+    /// codings, so it answers `501` as RFC 9112 §6.1 allows for codings it does not implement.
+    TransferEncodingNotImplemented,
+    /// `Content-Length` above [`Limits::discard_body_max_bytes`], `413` (RFC 9110 §15.5.14).
+    ContentTooLarge,
+}
+
+impl RequestError {
+    /// The status code of the response to this error.
+    pub fn status(self) -> u16 {
+        match self {
+            RequestError::MalformedRequestLine
+            | RequestError::InvalidMethod
+            | RequestError::InvalidTarget
+            | RequestError::InvalidPath
+            | RequestError::PathAboveRoot
+            | RequestError::MalformedHeader
+            | RequestError::InvalidHost
+            | RequestError::InvalidContentLength
+            | RequestError::InvalidTransferEncoding => 400,
+            RequestError::ContentTooLarge => 413,
+            RequestError::RequestLineTooLong => 414,
+            RequestError::HeaderSectionTooLarge => 431,
+            RequestError::MethodNotImplemented | RequestError::TransferEncodingNotImplemented => {
+                501
+            }
+            RequestError::VersionNotSupported => 505,
+        }
+    }
+
+    /// Whether the connection must close after the error response: always `true` (see the type's
+    /// documentation); a method so the rule is stated in one place.
+    pub fn must_close(self) -> bool {
+        true
+    }
+}
+
+/// The result of [`parse_request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseOutcome<'a> {
+    /// A whole request head; `head_len` bytes of the buffer belong to it (including any empty
+    /// lines before the request line and the final empty line). A body, if any, follows.
+    Complete {
+        /// The request.
+        request: Request<'a>,
+        /// Bytes consumed from the start of the buffer.
+        head_len: usize,
+    },
+    /// The head is not complete yet and nothing is wrong so far: read more bytes.
+    Partial,
+    /// The head is invalid; answer with [`super::error_response`] and close.
+    Error(RequestError),
+}
+
+/// RFC 9110 §5.6.2: `tchar`.
+fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// Parses one request head from the start of `buffer`.
+///
+/// Never panics. Returns [`ParseOutcome::Partial`] while the head is incomplete, but reports
+/// [`RequestError::RequestLineTooLong`] and [`RequestError::HeaderSectionTooLarge`] as soon as the
+/// bytes received so far exceed the limits.
+pub fn parse_request<'a>(buffer: &'a [u8], limits: &Limits) -> ParseOutcome<'a> {
+    match parse_request_inner(buffer, limits) {
+        Ok(Some((request, head_len))) => ParseOutcome::Complete { request, head_len },
+        Ok(None) => ParseOutcome::Partial,
+        Err(error) => ParseOutcome::Error(error),
+    }
+}
+
+type ParseResult<'a> = Result<Option<(Request<'a>, usize)>, RequestError>;
+
+fn parse_request_inner<'a>(buffer: &'a [u8], limits: &Limits) -> ParseResult<'a> {
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line received before the
+    // request-line. Accept any number, but count them against the request line limit.
+    let mut line_start = 0;
+    while let Some(&byte) = buffer.get(line_start) {
+        if byte == b'\r' || byte == b'\n' {
+            line_start += 1;
+        } else {
+            break;
+        }
+    }
+    let rest = buffer.get(line_start..).unwrap_or_default();
+    let Some(newline_offset) = rest.iter().position(|&byte| byte == b'\n') else {
+        if buffer.len() > limits.request_line_max_bytes {
+            return Err(RequestError::RequestLineTooLong);
+        }
+        return Ok(None);
+    };
+    // RFC 9112 §2.2: a bare LF may be accepted as a line terminator; CR elsewhere is an error.
+    let line_with_cr = rest.get(..newline_offset).unwrap_or_default();
+    let line = line_with_cr.strip_suffix(b"\r").unwrap_or(line_with_cr);
+    if line_start + line.len() > limits.request_line_max_bytes {
+        return Err(RequestError::RequestLineTooLong);
+    }
+    let headers_start = line_start + newline_offset + 1;
+    let (method, target_bytes, version) = parse_request_line(line)?;
+
+    let mut slots = vec![httparse::EMPTY_HEADER; limits.header_fields_max];
+    let header_bytes = buffer.get(headers_start..).unwrap_or_default();
+    let (header_section_len, parsed) = match httparse::parse_headers(header_bytes, &mut slots) {
+        Ok(httparse::Status::Complete((length, parsed))) => (length, parsed),
+        Ok(httparse::Status::Partial) => {
+            if header_bytes.len() > limits.header_section_max_bytes {
+                return Err(RequestError::HeaderSectionTooLarge);
+            }
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(RequestError::HeaderSectionTooLarge),
+        Err(_) => {
+            if header_bytes.len() > limits.header_section_max_bytes {
+                return Err(RequestError::HeaderSectionTooLarge);
+            }
+            return Err(RequestError::MalformedHeader);
+        }
+    };
+    if header_section_len > limits.header_section_max_bytes {
+        return Err(RequestError::HeaderSectionTooLarge);
+    }
+    let headers: Vec<HeaderField<'a>> = parsed
+        .iter()
+        .map(|header| HeaderField {
+            name: header.name,
+            value: trim_whitespace(header.value),
+        })
+        .collect();
+
+    let target = parse_target(method, target_bytes)?;
+    check_host(version, &headers)?;
+    let content_length = parse_content_length(&headers)?;
+    check_transfer_encoding(&headers, content_length.is_some())?;
+    if content_length.is_some_and(|length| length > limits.discard_body_max_bytes as u64) {
+        return Err(RequestError::ContentTooLarge);
+    }
+
+    let mut connection_close = false;
+    let mut connection_keep_alive = false;
+    for value in headers
+        .iter()
+        .filter(|field| field.name.eq_ignore_ascii_case("connection"))
+        .map(|field| field.value)
+    {
+        // RFC 9110 §7.6.1: Connection is a comma-separated list of case-insensitive options.
+        for option in list_elements(value) {
+            if option.eq_ignore_ascii_case(b"close") {
+                connection_close = true;
+            } else if option.eq_ignore_ascii_case(b"keep-alive") {
+                connection_keep_alive = true;
+            }
+        }
+    }
+
+    let request = Request {
+        method,
+        version,
+        target,
+        content_length,
+        chunked: false,
+        headers,
+        connection_close,
+        connection_keep_alive,
+    };
+    Ok(Some((request, headers_start + header_section_len)))
+}
+
+/// RFC 9112 §3: `request-line = method SP request-target SP HTTP-version`, single spaces.
+fn parse_request_line(line: &[u8]) -> Result<(Method, &[u8], Version), RequestError> {
+    let mut parts = line.split(|&byte| byte == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(RequestError::MalformedRequestLine);
+    };
+    if method.is_empty() || target.is_empty() {
+        return Err(RequestError::MalformedRequestLine);
+    }
+    // The version decides between 505 and 400 before anything else is judged, so that a request
+    // of a future protocol is told so even if its other parts look odd to us.
+    let version = match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            match (major, minor) {
+                (b'1', b'0') => Version::Http10,
+                // RFC 9110 §2.5: a higher minor version of a major version we implement is
+                // processed as the highest minor version we implement (nginx does the same).
+                (b'1', _) => Version::Http11,
+                _ => return Err(RequestError::VersionNotSupported),
+            }
+        }
+        _ => return Err(RequestError::MalformedRequestLine),
+    };
+    if !method.iter().all(|&byte| is_token_byte(byte)) {
+        return Err(RequestError::InvalidMethod);
+    }
+    let method = Method::from_token(method).ok_or(RequestError::MethodNotImplemented)?;
+    // RFC 9112 §3.2 and RFC 3986: the target is visible US-ASCII only.
+    if !target.iter().all(|&byte| (0x21..=0x7e).contains(&byte)) {
+        return Err(RequestError::InvalidTarget);
+    }
+    Ok((method, target, version))
+}
+
+fn parse_target(method: Method, target: &[u8]) -> Result<Target<'_>, RequestError> {
+    // Visible ASCII was checked in parse_request_line, so this cannot fail.
+    let target = core::str::from_utf8(target).map_err(|_| RequestError::InvalidTarget)?;
+    if target == "*" {
+        // RFC 9112 §3.2.4: asterisk-form only with OPTIONS.
+        return if method == Method::Options {
+            Ok(Target::Asterisk)
+        } else {
+            Err(RequestError::InvalidTarget)
+        };
+    }
+    if method == Method::Connect {
+        // RFC 9112 §3.2.3: CONNECT uses authority-form only (answered with 405 later).
+        return if target.contains(['/', '?', '#', '@']) {
+            Err(RequestError::InvalidTarget)
+        } else {
+            Ok(Target::Authority(target))
+        };
+    }
+    let path_and_query = if target.starts_with('/') {
+        target
+    } else {
+        // RFC 9112 §3.2.2: absolute-form must be accepted by servers; only the path counts.
+        let after_scheme = strip_prefix_ignore_case(target, "http://")
+            .or_else(|| strip_prefix_ignore_case(target, "https://"))
+            .ok_or(RequestError::InvalidTarget)?;
+        let authority_end = after_scheme.find(['/', '?']).unwrap_or(after_scheme.len());
+        let (authority, rest) = after_scheme.split_at(authority_end);
+        if authority.is_empty() || authority.contains('@') || !is_valid_host(authority.as_bytes()) {
+            return Err(RequestError::InvalidTarget);
+        }
+        if rest.starts_with('?') || rest.is_empty() {
+            // RFC 9110 §4.2.3: an empty path in an http URI is equivalent to "/".
+            return normalise("/", rest.strip_prefix('?'));
+        }
+        rest
+    };
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    normalise(path, query)
+}
+
+fn normalise<'a>(raw_path: &str, query: Option<&'a str>) -> Result<Target<'a>, RequestError> {
+    // RFC 3986 §3.5: a fragment is never part of a request target.
+    if raw_path.contains('#') || query.is_some_and(|query| query.contains('#')) {
+        return Err(RequestError::InvalidTarget);
+    }
+    let path = normalise_path(raw_path)?;
+    Ok(Target::Path { path, query })
+}
+
+fn strip_prefix_ignore_case<'t>(text: &'t str, prefix: &str) -> Option<&'t str> {
+    let head = text.get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix) {
+        text.get(prefix.len()..)
+    } else {
+        None
+    }
+}
+
+fn hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-decodes `raw` (RFC 3986 §2.1, strictly: `%` must be followed by two hex digits),
+/// requires UTF-8 and no control bytes, then resolves `.` and `..` segments (RFC 3986 §5.2.4) and
+/// merges repeated slashes (as nginx `merge_slashes on`). Decoding comes first, as in nginx, so
+/// `%2e%2e` is a `..` segment and `%2F` a separator; either way nothing can climb above the root.
+/// The result starts with `/` and keeps a trailing `/` (also after a final `.` or `..`).
+pub fn normalise_path(raw: &str) -> Result<String, RequestError> {
+    if !raw.starts_with('/') {
+        return Err(RequestError::InvalidTarget);
+    }
+    let raw = raw.as_bytes();
+    let mut decoded: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut position = 0;
+    while let Some(&byte) = raw.get(position) {
+        if byte == b'%' {
+            let high = raw.get(position + 1).copied().and_then(hex_value);
+            let low = raw.get(position + 2).copied().and_then(hex_value);
+            let (Some(high), Some(low)) = (high, low) else {
+                return Err(RequestError::InvalidPath);
+            };
+            decoded.push(high * 16 + low);
+            position += 3;
+        } else {
+            decoded.push(byte);
+            position += 1;
+        }
+    }
+    if decoded.iter().any(|&byte| byte < 0x20 || byte == 0x7f) {
+        return Err(RequestError::InvalidPath);
+    }
+    let decoded = String::from_utf8(decoded).map_err(|_| RequestError::InvalidPath)?;
+
+    let mut segments: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for segment in decoded.split('/') {
+        trailing_slash = false;
+        match segment {
+            "" => trailing_slash = true,
+            "." => trailing_slash = true,
+            ".." => {
+                segments.pop().ok_or(RequestError::PathAboveRoot)?;
+                trailing_slash = true;
+            }
+            _ => segments.push(segment),
+        }
+    }
+    let mut path = String::with_capacity(decoded.len());
+    for segment in &segments {
+        path.push('/');
+        path.push_str(segment);
+    }
+    if trailing_slash || segments.is_empty() {
+        path.push('/');
+    }
+    Ok(path)
+}
+
+/// Trims optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
+pub(crate) fn trim_whitespace(value: &[u8]) -> &[u8] {
+    let start = value
+        .iter()
+        .position(|&byte| byte != b' ' && byte != b'\t')
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|&byte| byte != b' ' && byte != b'\t')
+        .map_or(start, |end| end + 1);
+    value.get(start..end).unwrap_or_default()
+}
+
+/// The non-empty elements of a comma-separated list (RFC 9110 §5.6.1), whitespace trimmed.
+pub(crate) fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&byte| byte == b',')
+        .map(trim_whitespace)
+        .filter(|element| !element.is_empty())
+}
+
+/// RFC 9112 §3.2 / RFC 3986 §3.2.2–3.2.3: `uri-host [ ":" port ]`; a loose character check
+/// (reg-name, IPv4, bracketed IPv6) that keeps out whitespace, `/`, `@` and other delimiters.
+fn is_valid_host(host: &[u8]) -> bool {
+    host.iter()
+        .all(|&byte| byte.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&byte))
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request needs exactly one `Host`; any request with more than one, or
+/// with an invalid value, gets 400.
+fn check_host(version: Version, headers: &[HeaderField<'_>]) -> Result<(), RequestError> {
+    let mut hosts = headers
+        .iter()
+        .filter(|field| field.name.eq_ignore_ascii_case("host"));
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return Err(RequestError::InvalidHost);
+    }
+    match first {
+        None if version == Version::Http11 => Err(RequestError::InvalidHost),
+        Some(field) if !is_valid_host(field.value) => Err(RequestError::InvalidHost),
+        _ => Ok(()),
+    }
+}
+
+/// RFC 9112 §6.3 item 5 and RFC 9110 §8.6: `Content-Length = 1*DIGIT`; repeated identical values
+/// (in one list or several lines) are accepted as one, anything else is an error.
+fn parse_content_length(headers: &[HeaderField<'_>]) -> Result<Option<u64>, RequestError> {
+    let mut length: Option<u64> = None;
+    for field in headers
+        .iter()
+        .filter(|field| field.name.eq_ignore_ascii_case("content-length"))
+    {
+        let mut elements = 0;
+        for element in field.value.split(|&byte| byte == b',').map(trim_whitespace) {
+            elements += 1;
+            let value = parse_decimal(element).ok_or(RequestError::InvalidContentLength)?;
+            match length {
+                Some(previous) if previous != value => {
+                    return Err(RequestError::InvalidContentLength);
+                }
+                _ => length = Some(value),
+            }
+        }
+        if elements == 0 {
+            return Err(RequestError::InvalidContentLength);
+        }
+    }
+    Ok(length)
+}
+
+/// `1*DIGIT` as a u64; `None` on anything else, including overflow.
+pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |value, &byte| {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        value.checked_mul(10)?.checked_add(u64::from(byte - b'0'))
+    })
+}
+
+/// RFC 9112 §6.1 and §6.3: this server does not read request bodies in any transfer coding.
+fn check_transfer_encoding(
+    headers: &[HeaderField<'_>],
+    has_content_length: bool,
+) -> Result<(), RequestError> {
+    let mut last_coding: Option<&[u8]> = None;
+    let mut present = false;
+    for field in headers
+        .iter()
+        .filter(|field| field.name.eq_ignore_ascii_case("transfer-encoding"))
+    {
+        present = true;
+        for coding in list_elements(field.value) {
+            // A coding may carry parameters (`;` …); only its name matters here.
+            let name = coding
+                .split(|&byte| byte == b';')
+                .next()
+                .map(trim_whitespace);
+            last_coding = name;
+        }
+    }
+    if !present {
+        return Ok(());
+    }
+    if has_content_length {
+        // RFC 9112 §6.3 item 3: Transfer-Encoding with Content-Length "ought to be handled as an
+        // error"; it is the classic request smuggling vector, so reject and close.
+        return Err(RequestError::InvalidTransferEncoding);
+    }
+    match last_coding {
+        // RFC 9112 §6.3 item 4: in a request, chunked must be the final coding, else 400 + close.
+        Some(coding) if coding.eq_ignore_ascii_case(b"chunked") => {
+            Err(RequestError::TransferEncodingNotImplemented)
+        }
+        _ => Err(RequestError::InvalidTransferEncoding),
+    }
+}
