@@ -1,1 +1,926 @@
-//! (being written)
+//! The network loop: a smoltcp interface, DHCPv4, a pool of listening sockets and one HTTP
+//! [`Connection`] per connected socket, generic over `smoltcp::phy::Device`.
+//!
+//! The kernel owns the device and the clock; it calls [`HttpServer::poll`] whenever a frame may
+//! have arrived or the returned delay has passed, and sleeps (WFI) in between.
+//!
+//! **Accepting connections.** smoltcp has no accept queue: a listening socket turns into the
+//! connection it accepts, and a SYN that finds no listening socket is answered with RST. The
+//! server therefore keeps [`ServerConfig::listen_backlog`] sockets listening and replaces each
+//! one as soon as it is taken, as long as fewer than [`ServerConfig::max_connections`]
+//! connections exist. At the limit it keeps a single *overflow* listener with small buffers;
+//! a connection it accepts reads one request head and gets `503 Service Unavailable` with
+//! `Retry-After: 1`, then closes — a clear answer instead of a reset. At most
+//! [`ServerConfig::overflow_connections_max`] such connections exist at once; beyond that smoltcp
+//! answers new SYNs with RST.
+//!
+//! **Closing.** A connection that is done is closed gracefully (FIN once the send buffer has
+//! drained); if the peer has not completed the close within [`ServerConfig::close_linger_ms`]
+//! the socket is aborted. A socket that reaches CLOSED or TIME-WAIT is removed from the socket
+//! set, which frees its buffers: memory stays bounded by the connection limits.
+//!
+//! **Access log.** With [`ServerConfig::access_log`] on, one `info` line per request:
+//! `peer "METHOD target" status bytes duration`, where the duration runs from the moment the
+//! request was parsed to the moment its last byte was handed to the TCP send buffer.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use log::{info, warn};
+use smoltcp::iface::{
+    Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
+};
+use smoltcp::phy::Device;
+use smoltcp::socket::{dhcpv4, tcp};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{
+    EthernetAddress, HardwareAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address, Ipv4Cidr,
+    Ipv6Address, Ipv6Cidr,
+};
+
+use crate::http::connection::{
+    Connection, ConnectionTimeouts, Disposition, RequestRecord, ResponseContext, TimeoutEvent,
+};
+use crate::http::{Limits, ResponseSettings};
+use crate::site::Site;
+
+/// Most rounds of "receive frames, service every socket, transmit" in one [`HttpServer::poll`];
+/// rounds repeat while anything moves (smoltcp PR #991: handle every pending frame per poll).
+/// The bound keeps one call's work finite when a peer keeps sending.
+const POLL_ROUNDS_MAX: usize = 32;
+
+/// Most frames received in one round before the sockets are serviced.
+const INGRESS_FRAMES_PER_ROUND_MAX: usize = 256;
+
+/// Buffer size, each way, of a socket on the overflow listener: enough for a request head's
+/// first segment and the `503` response.
+const OVERFLOW_BUFFER_BYTES: usize = 2048;
+
+/// A static IPv4 configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticIpv4 {
+    /// Address and prefix length (`10.0.2.15/24`).
+    pub address: Ipv4Cidr,
+    /// Default gateway, if any.
+    pub gateway: Option<Ipv4Address>,
+}
+
+impl StaticIpv4 {
+    /// QEMU user networking's guest address: `10.0.2.15/24` via `10.0.2.2`.
+    pub const QEMU_USER_NETWORK: StaticIpv4 = StaticIpv4 {
+        address: Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24),
+        gateway: Some(Ipv4Address::new(10, 0, 2, 2)),
+    };
+}
+
+/// How the IPv4 address is obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv4Setup {
+    /// DHCPv4 (RFC 2131). If no lease arrives within `fallback_after_ms`, `fallback` (if any) is
+    /// applied; DHCP keeps running, and a later lease replaces the fallback.
+    Dhcp {
+        /// Address to use when no DHCP server answers.
+        fallback: Option<StaticIpv4>,
+        /// How long to wait for a lease before applying `fallback`.
+        fallback_after_ms: u64,
+    },
+    /// A fixed address (bootargs `ip=` and `gw=`); no DHCP.
+    Static(StaticIpv4),
+}
+
+/// A static IPv6 configuration, in addition to the link-local address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticIpv6 {
+    /// Address and prefix length.
+    pub address: Ipv6Cidr,
+    /// Default gateway, if any.
+    pub gateway: Option<Ipv6Address>,
+}
+
+/// Everything the server needs from the kernel (mostly from bootargs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The NIC's MAC address.
+    pub mac: EthernetAddress,
+    /// Seed for smoltcp's TCP initial sequence numbers and ports; should differ per boot
+    /// (the kernel uses the timer counter).
+    pub random_seed: u64,
+    /// TCP port of the HTTP server.
+    pub http_port: u16,
+    /// IPv4 address set-up.
+    pub ipv4: Ipv4Setup,
+    /// A static IPv6 address besides the EUI-64 link-local one. smoltcp holds two addresses by
+    /// default (IPv4 and link-local); a third needs its `iface-max-addr-count-3` feature, and is
+    /// otherwise skipped with a warning.
+    pub ipv6: Option<StaticIpv6>,
+    /// Most simultaneous connections, half-open ones and closing ones included.
+    pub max_connections: usize,
+    /// Sockets kept listening at once: how many SYNs can arrive between two polls.
+    pub listen_backlog: usize,
+    /// Most simultaneous connections accepted beyond `max_connections` to answer `503`.
+    pub overflow_connections_max: usize,
+    /// TCP receive buffer per connection, in bytes (requests are small).
+    pub tcp_rx_buffer_bytes: usize,
+    /// TCP send buffer per connection, in bytes (the in-flight window: size for throughput).
+    pub tcp_tx_buffer_bytes: usize,
+    /// How long a closing connection may take to finish the TCP close before it is aborted.
+    pub close_linger_ms: u64,
+    /// Log one line per request at `info` level.
+    pub access_log: bool,
+    /// Time limits of each connection.
+    pub timeouts: ConnectionTimeouts,
+    /// Limits on requests.
+    pub limits: Limits,
+    /// Settings shaping every response.
+    pub response: ResponseSettings,
+    /// Unix time, in seconds, at `Instant` zero of the clock passed to [`HttpServer::poll`], if
+    /// known (the RTC on QEMU `virt`; the Raspberry Pi has none). Used for `Date`.
+    pub unix_time_at_clock_zero_s: Option<u64>,
+}
+
+impl ServerConfig {
+    /// The defaults for a NIC with address `mac`: port 80, DHCP with the QEMU user-network
+    /// fallback after 10 s, 128 connections, 8 listening sockets, 4 KiB receive and 64 KiB send
+    /// buffers, access log on.
+    pub fn new(mac: EthernetAddress) -> ServerConfig {
+        ServerConfig {
+            mac,
+            random_seed: 0,
+            http_port: 80,
+            ipv4: Ipv4Setup::Dhcp {
+                fallback: Some(StaticIpv4::QEMU_USER_NETWORK),
+                fallback_after_ms: 10_000,
+            },
+            ipv6: None,
+            max_connections: 128,
+            listen_backlog: 8,
+            overflow_connections_max: 8,
+            tcp_rx_buffer_bytes: 4 * 1024,
+            tcp_tx_buffer_bytes: 64 * 1024,
+            close_linger_ms: 10_000,
+            access_log: true,
+            timeouts: ConnectionTimeouts::default(),
+            limits: Limits::default(),
+            response: ResponseSettings {
+                server_name: "bareserve",
+                cache_control: None,
+            },
+            unix_time_at_clock_zero_s: None,
+        }
+    }
+}
+
+/// Counters the kernel can print.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStatistics {
+    /// Connections accepted within the limit.
+    pub connections_accepted: u64,
+    /// Connections accepted beyond the limit and answered `503`.
+    pub connections_refused: u64,
+    /// Requests answered (every response queued, error responses included).
+    pub requests_answered: u64,
+    /// Response bytes handed to TCP.
+    pub bytes_sent: u64,
+    /// Requests whose head did not arrive in time (`408`).
+    pub request_head_timeouts: u64,
+    /// Idle persistent connections closed.
+    pub keep_alive_timeouts: u64,
+    /// Connections reset because the client stopped reading, or did not finish closing.
+    pub connections_aborted: u64,
+}
+
+/// Where the IPv4 address currently comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv4Source {
+    /// No IPv4 address (waiting for DHCP); the value is when that began, in microseconds.
+    Unconfigured {
+        /// Start of the wait, in microseconds of the server clock.
+        since_us: u64,
+    },
+    /// A DHCP lease.
+    Dhcp,
+    /// The DHCP fallback address.
+    Fallback,
+    /// The static configuration.
+    Static,
+}
+
+/// What a TCP socket of the server is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SocketRole {
+    /// A regular socket (listening, or a connection counted against `max_connections`).
+    Regular,
+    /// The overflow socket (listening, or a connection that gets `503`).
+    Overflow,
+}
+
+/// The life of one TCP socket of the server.
+#[derive(Debug)]
+enum SocketPhase {
+    /// Waiting for a SYN.
+    Listening,
+    /// Connected; the HTTP connection runs.
+    Serving(Box<Connection>),
+    /// FIN sent (or being sent); waiting for the TCP close to finish.
+    Closing {
+        /// When the close began, in microseconds.
+        since_us: u64,
+    },
+    /// Reset requested; the RST goes out at the next interface poll, then the socket is removed.
+    Aborting,
+}
+
+/// One TCP socket of the server and its HTTP state.
+#[derive(Debug)]
+struct SocketSlot {
+    handle: SocketHandle,
+    role: SocketRole,
+    phase: SocketPhase,
+    /// The client, once connected (for the log).
+    peer: Option<IpEndpoint>,
+}
+
+/// The HTTP server: interface, sockets, connections and site (see the module documentation).
+pub struct HttpServer {
+    config: ServerConfig,
+    site: Site,
+    interface: Interface,
+    sockets: SocketSet<'static>,
+    dhcp_handle: Option<SocketHandle>,
+    ipv4_source: Ipv4Source,
+    slots: Vec<SocketSlot>,
+    statistics: ServerStatistics,
+}
+
+impl HttpServer {
+    /// Creates the interface on `device` at time `now`, with the EUI-64 link-local IPv6 address,
+    /// the static addresses of `config`, a DHCP client if configured, and the listening sockets.
+    ///
+    /// smoltcp answers ARP and ICMP echo (IPv4 and IPv6) in the interface itself.
+    pub fn new<D: Device + ?Sized>(
+        config: ServerConfig,
+        site: Site,
+        device: &mut D,
+        now: Instant,
+    ) -> HttpServer {
+        let mut interface_config = Config::new(HardwareAddress::Ethernet(config.mac));
+        interface_config.random_seed = config.random_seed;
+        let mut interface = Interface::new(interface_config, device, now);
+        let mut sockets = SocketSet::new(Vec::new());
+
+        let link_local = IpCidr::Ipv6(Ipv6Cidr::new(link_local_address(config.mac), 64));
+        add_address(&mut interface, link_local);
+        if let Some(ipv6) = config.ipv6 {
+            add_address(&mut interface, IpCidr::Ipv6(ipv6.address));
+            if let Some(gateway) = ipv6.gateway
+                && interface
+                    .routes_mut()
+                    .add_default_ipv6_route(gateway)
+                    .is_err()
+            {
+                warn!("net: no room for the IPv6 default route via {gateway}");
+            }
+        }
+
+        let now_us = instant_us(now);
+        let (dhcp_handle, ipv4_source) = match config.ipv4 {
+            Ipv4Setup::Dhcp { .. } => (
+                Some(sockets.add(dhcpv4::Socket::new())),
+                Ipv4Source::Unconfigured { since_us: now_us },
+            ),
+            Ipv4Setup::Static(ipv4) => {
+                apply_ipv4(&mut interface, ipv4);
+                info!(
+                    "net: static IPv4 {} gateway {:?}",
+                    ipv4.address, ipv4.gateway
+                );
+                (None, Ipv4Source::Static)
+            }
+        };
+        info!("net: MAC {} link-local {}", config.mac, link_local);
+
+        let mut server = HttpServer {
+            config,
+            site,
+            interface,
+            sockets,
+            dhcp_handle,
+            ipv4_source,
+            slots: Vec::new(),
+            statistics: ServerStatistics::default(),
+        };
+        server.replenish_listeners();
+        server
+    }
+
+    /// Does all pending network work at time `now`: every queued frame, DHCP, every connection
+    /// (receive, answer, send, time limits), closing and replacing sockets. Returns how long the
+    /// caller may sleep before the next call if no frame arrives (`None`: until a frame arrives).
+    pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> Option<Duration> {
+        let now_us = instant_us(now);
+        self.apply_ipv4_fallback(now_us);
+        for _ in 0..POLL_ROUNDS_MAX {
+            self.interface.poll_maintenance(now);
+            let mut frames_handled = false;
+            // Frame by frame, so that a listener taken by a SYN is replaced before the next SYN
+            // is looked at: with smoltcp's one-connection-per-listener model this is what lets
+            // a burst of SYNs larger than the backlog be accepted (up to `max_connections`).
+            for _ in 0..INGRESS_FRAMES_PER_ROUND_MAX {
+                match self
+                    .interface
+                    .poll_ingress_single(now, device, &mut self.sockets)
+                {
+                    PollIngressSingleResult::None => break,
+                    PollIngressSingleResult::PacketProcessed => frames_handled = true,
+                    PollIngressSingleResult::SocketStateChanged => {
+                        frames_handled = true;
+                        self.replenish_listeners();
+                    }
+                }
+            }
+            self.service_dhcp(now_us);
+            let progressed = self.service_sockets(now_us);
+            self.replenish_listeners();
+            // Transmit what the sockets queued (bounded by the sockets' buffers).
+            while self.interface.poll_egress(now, device, &mut self.sockets)
+                == PollResult::SocketStateChanged
+            {}
+            if !frames_handled && !progressed {
+                break;
+            }
+        }
+        self.next_poll_delay(now, now_us)
+    }
+
+    /// The counters so far.
+    pub fn statistics(&self) -> ServerStatistics {
+        self.statistics
+    }
+
+    /// Where the IPv4 address comes from now.
+    pub fn ipv4_source(&self) -> Ipv4Source {
+        self.ipv4_source
+    }
+
+    /// The interface's IPv4 address, if it has one.
+    pub fn ipv4_address(&self) -> Option<Ipv4Address> {
+        self.interface.ipv4_addr()
+    }
+
+    /// The interface's addresses (IPv4 and IPv6).
+    pub fn ip_addresses(&self) -> &[IpCidr] {
+        self.interface.ip_addrs()
+    }
+
+    /// Sockets in the socket set: the DHCP socket, listeners, connections and closing ones.
+    pub fn socket_count(&self) -> usize {
+        self.sockets.iter().count()
+    }
+
+    /// Connections being served or closed (listening sockets not counted).
+    pub fn connection_count(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| !matches!(slot.phase, SocketPhase::Listening))
+            .count()
+    }
+
+    /// The site being served.
+    pub fn site(&self) -> &Site {
+        &self.site
+    }
+
+    /// Applies the DHCP fallback address once the wait for a lease has run out.
+    fn apply_ipv4_fallback(&mut self, now_us: u64) {
+        let Ipv4Setup::Dhcp {
+            fallback: Some(fallback),
+            fallback_after_ms,
+        } = self.config.ipv4
+        else {
+            return;
+        };
+        if let Ipv4Source::Unconfigured { since_us } = self.ipv4_source
+            && now_us >= since_us.saturating_add(fallback_after_ms.saturating_mul(1000))
+        {
+            apply_ipv4(&mut self.interface, fallback);
+            self.ipv4_source = Ipv4Source::Fallback;
+            info!(
+                "net: no DHCP lease after {fallback_after_ms} ms; using {} gateway {:?}",
+                fallback.address, fallback.gateway
+            );
+        }
+    }
+
+    /// Applies DHCP lease changes to the interface, and logs them.
+    fn service_dhcp(&mut self, now_us: u64) {
+        let Some(handle) = self.dhcp_handle else {
+            return;
+        };
+        let event = self.sockets.get_mut::<dhcpv4::Socket>(handle).poll();
+        match event {
+            None => {}
+            Some(dhcpv4::Event::Configured(lease)) => {
+                let ipv4 = StaticIpv4 {
+                    address: lease.address,
+                    gateway: lease.router,
+                };
+                apply_ipv4(&mut self.interface, ipv4);
+                self.ipv4_source = Ipv4Source::Dhcp;
+                let mut dns = String::new();
+                for (index, server) in lease.dns_servers.iter().enumerate() {
+                    if index > 0 {
+                        dns.push_str(", ");
+                    }
+                    let _ = core::fmt::Write::write_fmt(&mut dns, format_args!("{server}"));
+                }
+                info!(
+                    "net: DHCP lease {} gateway {:?} DNS [{}] from {}",
+                    lease.address, lease.router, dns, lease.server.address
+                );
+            }
+            Some(dhcpv4::Event::Deconfigured) => {
+                withdraw_ipv4(&mut self.interface);
+                self.ipv4_source = Ipv4Source::Unconfigured { since_us: now_us };
+                warn!("net: DHCP lease lost; IPv4 address withdrawn");
+            }
+        }
+    }
+
+    /// Services every TCP socket once. Returns whether anything moved (bytes, states).
+    fn service_sockets(&mut self, now_us: u64) -> bool {
+        let HttpServer {
+            config,
+            site,
+            sockets,
+            slots,
+            statistics,
+            ..
+        } = self;
+        let context = ResponseContext {
+            site,
+            settings: &config.response,
+            now_unix_s: config
+                .unix_time_at_clock_zero_s
+                .map(|base_s| base_s.saturating_add(now_us / 1_000_000)),
+        };
+        let mut progressed = false;
+        slots.retain_mut(|slot| {
+            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+            let keep = service_socket(
+                slot,
+                socket,
+                config,
+                &context,
+                now_us,
+                statistics,
+                &mut progressed,
+            );
+            if !keep {
+                sockets.remove(slot.handle);
+                progressed = true;
+            }
+            keep
+        });
+        progressed
+    }
+
+    /// Keeps `listen_backlog` regular listeners while below `max_connections`, or one overflow
+    /// listener at the limit.
+    fn replenish_listeners(&mut self) {
+        let mut regular_in_use = 0usize;
+        let mut regular_listening = 0usize;
+        let mut overflow_in_use = 0usize;
+        let mut overflow_listener: Option<SocketHandle> = None;
+        for slot in &self.slots {
+            // A listener that a SYN has just taken counts as a connection already.
+            let listening = matches!(slot.phase, SocketPhase::Listening)
+                && self.sockets.get::<tcp::Socket>(slot.handle).is_listening();
+            match (slot.role, listening) {
+                (SocketRole::Regular, true) => regular_listening += 1,
+                (SocketRole::Regular, false) => regular_in_use += 1,
+                (SocketRole::Overflow, true) => overflow_listener = Some(slot.handle),
+                (SocketRole::Overflow, false) => overflow_in_use += 1,
+            }
+        }
+        let capacity = self.config.max_connections.saturating_sub(regular_in_use);
+        let wanted = self.config.listen_backlog.max(1).min(capacity);
+        for _ in regular_listening..wanted {
+            if !self.add_listener(SocketRole::Regular) {
+                return;
+            }
+        }
+        let overflow_wanted =
+            capacity == 0 && overflow_in_use < self.config.overflow_connections_max;
+        match (overflow_wanted, overflow_listener) {
+            (true, None) => {
+                self.add_listener(SocketRole::Overflow);
+            }
+            (false, Some(handle)) => {
+                // Capacity is back: the overflow listener must not take connections a regular
+                // one could serve (smoltcp gives a SYN to the first listener that matches).
+                self.sockets.remove(handle);
+                self.slots.retain(|slot| slot.handle != handle);
+            }
+            _ => {}
+        }
+    }
+
+    /// Adds a listening socket; returns whether it listens.
+    fn add_listener(&mut self, role: SocketRole) -> bool {
+        let (rx_bytes, tx_bytes) = match role {
+            SocketRole::Regular => (
+                self.config.tcp_rx_buffer_bytes,
+                self.config.tcp_tx_buffer_bytes,
+            ),
+            SocketRole::Overflow => (OVERFLOW_BUFFER_BYTES, OVERFLOW_BUFFER_BYTES),
+        };
+        let mut socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0u8; rx_bytes]),
+            tcp::SocketBuffer::new(vec![0u8; tx_bytes]),
+        );
+        // A server gains nothing from delaying ACKs (smoltcp PR #935: they held back window
+        // updates); responses are written whole, so Nagle would only delay the last segment.
+        socket.set_ack_delay(None);
+        socket.set_nagle_enabled(false);
+        // Retransmissions without any answer for this long abort the connection (a vanished
+        // peer); a peer that answers with a zero window is the send-stall limit's business.
+        socket.set_timeout(Some(Duration::from_millis(
+            self.config.timeouts.send_stall_ms,
+        )));
+        let endpoint = IpListenEndpoint {
+            addr: None,
+            port: self.config.http_port,
+        };
+        if let Err(error) = socket.listen(endpoint) {
+            warn!(
+                "net: cannot listen on port {}: {error:?}",
+                self.config.http_port
+            );
+            return false;
+        }
+        let handle = self.sockets.add(socket);
+        self.slots.push(SocketSlot {
+            handle,
+            role,
+            phase: SocketPhase::Listening,
+            peer: None,
+        });
+        true
+    }
+
+    /// The delay until the earliest of smoltcp's next timer, the connections' deadlines, closing
+    /// sockets' linger limits and the DHCP fallback.
+    fn next_poll_delay(&mut self, now: Instant, now_us: u64) -> Option<Duration> {
+        let mut deadline_us: Option<u64> = None;
+        let mut consider = |candidate_us: u64| {
+            deadline_us =
+                Some(deadline_us.map_or(candidate_us, |current| current.min(candidate_us)));
+        };
+        for slot in &self.slots {
+            match &slot.phase {
+                SocketPhase::Serving(connection) => {
+                    if let Some(deadline) = connection.next_deadline_us() {
+                        consider(deadline);
+                    }
+                }
+                SocketPhase::Closing { since_us } => {
+                    consider(
+                        since_us.saturating_add(self.config.close_linger_ms.saturating_mul(1000)),
+                    );
+                }
+                SocketPhase::Aborting => consider(now_us),
+                SocketPhase::Listening => {}
+            }
+        }
+        if let (
+            Ipv4Source::Unconfigured { since_us },
+            Ipv4Setup::Dhcp {
+                fallback: Some(_),
+                fallback_after_ms,
+            },
+        ) = (self.ipv4_source, self.config.ipv4)
+        {
+            consider(since_us.saturating_add(fallback_after_ms.saturating_mul(1000)));
+        }
+        let ours =
+            deadline_us.map(|deadline| Duration::from_micros(deadline.saturating_sub(now_us)));
+        let smoltcp = self.interface.poll_delay(now, &self.sockets);
+        match (ours, smoltcp) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Services one TCP socket; returns whether to keep it (false: remove it from the set).
+fn service_socket(
+    slot: &mut SocketSlot,
+    socket: &mut tcp::Socket<'static>,
+    config: &ServerConfig,
+    context: &ResponseContext<'_>,
+    now_us: u64,
+    statistics: &mut ServerStatistics,
+    progressed: &mut bool,
+) -> bool {
+    let state = socket.state();
+    match &mut slot.phase {
+        SocketPhase::Listening => match state {
+            tcp::State::Listen => true,
+            tcp::State::Closed | tcp::State::TimeWait => false,
+            _ => {
+                // The listener was taken: it is now a connection.
+                slot.peer = socket.remote_endpoint();
+                let connection = match slot.role {
+                    SocketRole::Regular => {
+                        statistics.connections_accepted += 1;
+                        Connection::new(
+                            now_us,
+                            config.limits.clone(),
+                            config.timeouts,
+                            config.access_log,
+                        )
+                    }
+                    SocketRole::Overflow => {
+                        statistics.connections_refused += 1;
+                        warn!(
+                            "http: {} over the connection limit ({}); answering 503",
+                            display_peer(slot.peer),
+                            config.max_connections
+                        );
+                        Connection::new_refusing(
+                            now_us,
+                            config.limits.clone(),
+                            config.timeouts,
+                            config.access_log,
+                        )
+                    }
+                };
+                slot.phase = SocketPhase::Serving(Box::new(connection));
+                *progressed = true;
+                service_socket(
+                    slot, socket, config, context, now_us, statistics, progressed,
+                )
+            }
+        },
+        SocketPhase::Serving(connection) => {
+            match state {
+                // A half-open connection reset by the client goes back to LISTEN (RFC 9293
+                // §3.10.7.4); treat the socket as a listener again.
+                tcp::State::Listen => {
+                    slot.phase = SocketPhase::Listening;
+                    slot.peer = None;
+                    return true;
+                }
+                tcp::State::Closed | tcp::State::TimeWait => {
+                    log_records(slot.peer, connection, config);
+                    return false;
+                }
+                _ => {}
+            }
+            let moved = serve(connection, socket, context, now_us);
+            *progressed |= moved.bytes_moved;
+            statistics.requests_answered += moved.requests_answered;
+            statistics.bytes_sent += moved.bytes_sent;
+            match moved.timeout {
+                Some(TimeoutEvent::RequestHead) => {
+                    statistics.request_head_timeouts += 1;
+                    info!(
+                        "http: {} request head timeout; 408 and close",
+                        display_peer(slot.peer)
+                    );
+                }
+                Some(TimeoutEvent::KeepAliveIdle) => statistics.keep_alive_timeouts += 1,
+                Some(TimeoutEvent::SendStall) => {
+                    statistics.connections_aborted += 1;
+                    warn!(
+                        "http: {} stopped reading; connection reset",
+                        display_peer(slot.peer)
+                    );
+                }
+                None => {}
+            }
+            log_records(slot.peer, connection, config);
+            match connection.disposition() {
+                Disposition::Open => {}
+                Disposition::Close => {
+                    socket.close();
+                    slot.phase = SocketPhase::Closing { since_us: now_us };
+                    *progressed = true;
+                }
+                Disposition::Abort => {
+                    socket.abort();
+                    slot.phase = SocketPhase::Aborting;
+                    *progressed = true;
+                }
+            }
+            true
+        }
+        SocketPhase::Closing { since_us } => {
+            if matches!(state, tcp::State::Closed | tcp::State::TimeWait) {
+                return false;
+            }
+            // Whatever the client still sends is read and dropped, so its window stays open
+            // while our FIN and last bytes go out.
+            while socket.can_recv() {
+                match socket.recv(|bytes| (bytes.len(), bytes.len())) {
+                    Ok(count) if count > 0 => *progressed = true,
+                    _ => break,
+                }
+            }
+            if now_us >= since_us.saturating_add(config.close_linger_ms.saturating_mul(1000)) {
+                statistics.connections_aborted += 1;
+                socket.abort();
+                slot.phase = SocketPhase::Aborting;
+                *progressed = true;
+            }
+            true
+        }
+        // The interface poll since the abort has sent the RST.
+        SocketPhase::Aborting => false,
+    }
+}
+
+/// What one [`serve`] call did.
+struct ServeOutcome {
+    bytes_moved: bool,
+    requests_answered: u64,
+    bytes_sent: u64,
+    timeout: Option<TimeoutEvent>,
+}
+
+/// Moves bytes between a connected socket and its connection: received bytes in, responses out,
+/// time limits applied.
+fn serve(
+    connection: &mut Connection,
+    socket: &mut tcp::Socket<'static>,
+    context: &ResponseContext<'_>,
+    now_us: u64,
+) -> ServeOutcome {
+    let requests_before = connection.requests_answered();
+    let bytes_before = connection.bytes_transmitted();
+    let mut bytes_moved = false;
+    // Two passes: output drained in the first can let parsing resume in the second.
+    for _ in 0..2 {
+        // The receive buffer is a ring: up to two contiguous pieces.
+        while socket.can_recv() {
+            match socket.recv(|bytes| {
+                let consumed = connection.receive(bytes, now_us, context);
+                (consumed, consumed)
+            }) {
+                Ok(consumed) if consumed > 0 => bytes_moved = true,
+                _ => break,
+            }
+        }
+        connection.receive(&[], now_us, context);
+        if peer_finished_sending(socket.state()) && socket.recv_queue() == 0 {
+            // The client sent FIN and everything before it has been read: no more requests.
+            connection.receive_closed();
+        }
+        while connection.has_output() && socket.can_send() {
+            match socket.send(|space| {
+                let written = connection.transmit(space, now_us);
+                (written, written)
+            }) {
+                Ok(written) if written > 0 => bytes_moved = true,
+                _ => break,
+            }
+        }
+        if !bytes_moved {
+            break;
+        }
+    }
+    connection.set_transport_backlog(socket.send_queue(), now_us);
+    let timeout = connection.poll_timers(now_us, context);
+    if timeout == Some(TimeoutEvent::RequestHead) {
+        // Send the 408 at once.
+        while connection.has_output() && socket.can_send() {
+            match socket.send(|space| {
+                let written = connection.transmit(space, now_us);
+                (written, written)
+            }) {
+                Ok(written) if written > 0 => bytes_moved = true,
+                _ => break,
+            }
+        }
+    }
+    ServeOutcome {
+        bytes_moved,
+        requests_answered: connection.requests_answered() - requests_before,
+        bytes_sent: connection.bytes_transmitted() - bytes_before,
+        timeout,
+    }
+}
+
+/// Whether the TCP state means the peer's FIN has arrived (RFC 9293 §3.3.2).
+fn peer_finished_sending(state: tcp::State) -> bool {
+    matches!(
+        state,
+        tcp::State::CloseWait | tcp::State::LastAck | tcp::State::Closing | tcp::State::TimeWait
+    )
+}
+
+/// Writes the access-log lines of finished responses (and drops them when the log is off).
+fn log_records(peer: Option<IpEndpoint>, connection: &mut Connection, config: &ServerConfig) {
+    for record in connection.take_records() {
+        if config.access_log {
+            log_record(peer, &record);
+        }
+    }
+}
+
+/// One access-log line: `peer "request" status bytes duration`.
+fn log_record(peer: Option<IpEndpoint>, record: &RequestRecord) {
+    info!(
+        "{} \"{}\" {} {} {}us",
+        display_peer(peer),
+        record.request,
+        record.status,
+        record.response_bytes,
+        record.sent_at_us.saturating_sub(record.parsed_at_us)
+    );
+}
+
+/// The peer for the log, or `-` when unknown.
+fn display_peer(peer: Option<IpEndpoint>) -> String {
+    match peer {
+        Some(endpoint) => alloc::format!("{endpoint}"),
+        None => String::from("-"),
+    }
+}
+
+/// Microseconds since clock zero; times before zero count as zero.
+fn instant_us(now: Instant) -> u64 {
+    u64::try_from(now.total_micros()).unwrap_or(0)
+}
+
+/// The link-local IPv6 address of a MAC: `fe80::` plus the modified EUI-64 interface identifier
+/// (RFC 4291 §2.5.1 and Appendix A: insert `ff:fe` in the middle, invert the U/L bit).
+pub fn link_local_address(mac: EthernetAddress) -> Ipv6Address {
+    let [m0, m1, m2, m3, m4, m5] = mac.0;
+    Ipv6Address::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([m0 ^ 0x02, m1]),
+        u16::from_be_bytes([m2, 0xff]),
+        u16::from_be_bytes([0xfe, m3]),
+        u16::from_be_bytes([m4, m5]),
+    )
+}
+
+/// Adds an address to the interface, or warns that smoltcp has no room for it.
+fn add_address(interface: &mut Interface, address: IpCidr) {
+    interface.update_ip_addrs(|addresses| {
+        if addresses.push(address).is_err() {
+            warn!("net: no room for address {address} (smoltcp iface-max-addr-count)");
+        }
+    });
+}
+
+/// Replaces the IPv4 address and default route.
+fn apply_ipv4(interface: &mut Interface, ipv4: StaticIpv4) {
+    interface.update_ip_addrs(|addresses| {
+        addresses.retain(|address| !matches!(address, IpCidr::Ipv4(_)));
+        if addresses.push(IpCidr::Ipv4(ipv4.address)).is_err() {
+            warn!(
+                "net: no room for address {} (smoltcp iface-max-addr-count)",
+                ipv4.address
+            );
+        }
+    });
+    interface.routes_mut().remove_default_ipv4_route();
+    if let Some(gateway) = ipv4.gateway
+        && interface
+            .routes_mut()
+            .add_default_ipv4_route(gateway)
+            .is_err()
+    {
+        warn!("net: no room for the IPv4 default route via {gateway}");
+    }
+}
+
+/// Removes the IPv4 address and default route (lease lost). smoltcp resets sockets that used it.
+fn withdraw_ipv4(interface: &mut Interface) {
+    interface.update_ip_addrs(|addresses| {
+        addresses.retain(|address| !matches!(address, IpCidr::Ipv4(_)));
+    });
+    interface.routes_mut().remove_default_ipv4_route();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_local_address_is_modified_eui64() {
+        // RFC 4291 Appendix A example shape: 52:54:00:12:34:56 → fe80::5054:ff:fe12:3456.
+        let mac = EthernetAddress([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+        assert_eq!(
+            link_local_address(mac),
+            Ipv6Address::new(0xfe80, 0, 0, 0, 0x5054, 0x00ff, 0xfe12, 0x3456)
+        );
+    }
+}
