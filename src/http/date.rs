@@ -208,8 +208,11 @@ fn parse_rfc850(text: &str, now_unix_s: Option<u64>) -> Option<CivilTime> {
                 civil_from_days(now.min(LATEST_FORMATTABLE_UNIX_S) / SECONDS_PER_DAY);
             let century = current_year / 100 * 100;
             let candidate = century + two_digit_year;
+            // The one year with these digits in (current − 50, current + 50].
             if candidate > current_year + 50 {
                 candidate.saturating_sub(100)
+            } else if candidate + 100 <= current_year + 50 {
+                candidate + 100
             } else {
                 candidate
             }
@@ -317,6 +320,16 @@ mod tests {
         assert_eq!(year_of("Monday, 01-Jan-74 00:00:00 GMT"), Some(1974));
         assert_eq!(year_of("Monday, 01-Jan-99 00:00:00 GMT"), Some(1999));
         assert_eq!(year_of("Monday, 01-Jan-23 00:00:00 GMT"), Some(2023));
+        // Now: 1994-11-06. "23" is 29 years ahead → 2023; "45" is 51 years ahead → 1945.
+        let now = Some(784_111_777);
+        let year_of = |text: &str| {
+            parse_http_date(text.as_bytes(), now).map(|unix_s| civil_from_days(unix_s / 86_400).0)
+        };
+        assert_eq!(year_of("Monday, 01-Jan-23 00:00:00 GMT"), Some(2023));
+        assert_eq!(year_of("Monday, 01-Jan-44 00:00:00 GMT"), Some(2044));
+        // 1945 lies before the Unix epoch, which no file time can precede: invalid.
+        assert_eq!(year_of("Monday, 01-Jan-45 00:00:00 GMT"), None);
+        assert_eq!(year_of("Monday, 01-Jan-94 00:00:00 GMT"), Some(1994));
     }
 
     #[test]

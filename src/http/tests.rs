@@ -556,3 +556,781 @@ fn limits_are_enforced_early_and_exactly() {
         ParseOutcome::Error(RequestError::RequestLineTooLong)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+/// `(request, status line, fields between Date and X-Content-Type-Options, Connection value,
+/// body)`.
+type ResponseCase = (
+    &'static [u8],
+    &'static str,
+    Vec<String>,
+    Option<&'static str>,
+    Vec<u8>,
+);
+
+fn fields(list: &[&str]) -> Vec<String> {
+    list.iter().map(|field| String::from(*field)).collect()
+}
+
+fn check_cases(site: &Site, cases: Vec<ResponseCase>) {
+    for (raw, status_line, field_list, connection, body) in cases {
+        let response = serve_on(site, raw);
+        let field_refs: Vec<&str> = field_list.iter().map(String::as_str).collect();
+        let expected = expected_head(status_line, &field_refs, connection);
+        let context = String::from_utf8_lossy(raw);
+        assert_eq!(head_text(&response), expected, "{context:?}");
+        assert_eq!(response.body.to_vec(), body, "{context:?}");
+        assert_eq!(
+            response.close_after,
+            connection == Some("close"),
+            "{context:?}"
+        );
+        let status: u16 = status_line[9..12].parse().unwrap();
+        assert_eq!(response.status, status, "{context:?}");
+    }
+}
+
+fn html_error(status: u16) -> Vec<String> {
+    let length = builtin_page(status).len();
+    vec![
+        String::from("Content-Type: text/html; charset=utf-8"),
+        alloc::format!("Content-Length: {length}"),
+    ]
+}
+
+fn file_fields(content_type: &str, length: usize, etag: &str) -> Vec<String> {
+    vec![
+        alloc::format!("Content-Type: {content_type}"),
+        alloc::format!("Content-Length: {length}"),
+        alloc::format!("Last-Modified: {MODIFIED_TEXT}"),
+        alloc::format!("ETag: {etag}"),
+        String::from("Accept-Ranges: bytes"),
+    ]
+}
+
+fn with(mut list: Vec<String>, extra: &[&str]) -> Vec<String> {
+    list.extend(extra.iter().map(|field| String::from(*field)));
+    list
+}
+
+#[test]
+fn serves_files_directories_and_redirects() {
+    let html = "text/html; charset=utf-8";
+    let cases: Vec<ResponseCase> = vec![
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields(html, 14, "\"home\""),
+            None,
+            b"<h1>home</h1>\n".to_vec(),
+        ),
+        (
+            b"GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields(html, 14, "\"home\""),
+            None,
+            b"<h1>home</h1>\n".to_vec(),
+        ),
+        (
+            b"GET /docs/ HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields(html, 14, "\"docs\""),
+            None,
+            b"<h1>docs</h1>\n".to_vec(),
+        ),
+        (
+            b"GET //docs//./guide.html HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields(html, 5, "\"guide\""),
+            None,
+            b"guide".to_vec(),
+        ),
+        (
+            b"GET /docs/a%20b.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields("text/plain; charset=utf-8", 6, "\"spaced\""),
+            None,
+            b"spaced".to_vec(),
+        ),
+        (
+            b"GET /Photo.JPG HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields("image/jpeg", 4, "\"jpeg\""),
+            None,
+            b"jpeg".to_vec(),
+        ),
+        (
+            b"GET /nested/deeper/file.bin HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields("application/octet-stream", 2, "\"bin\""),
+            None,
+            b"\x00\x01".to_vec(),
+        ),
+        (
+            b"GET /empty.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields("text/plain; charset=utf-8", 0, "\"empty\""),
+            None,
+            Vec::new(),
+        ),
+        (
+            b"HEAD /docs/guide.html HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields(html, 5, "\"guide\""),
+            None,
+            Vec::new(),
+        ),
+        (
+            b"GET /docs/guide.html HTTP/1.0\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields(html, 5, "\"guide\""),
+            Some("close"),
+            b"guide".to_vec(),
+        ),
+        (
+            b"GET /docs/guide.html HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields(html, 5, "\"guide\""),
+            Some("keep-alive"),
+            b"guide".to_vec(),
+        ),
+        (
+            b"GET /docs/guide.html HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields(html, 5, "\"guide\""),
+            Some("close"),
+            b"guide".to_vec(),
+        ),
+        (
+            b"GET http://a/docs/guide.html HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields(html, 5, "\"guide\""),
+            None,
+            b"guide".to_vec(),
+        ),
+        (
+            b"GET /docs/guide.html?v=2 HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields(html, 5, "\"guide\""),
+            None,
+            b"guide".to_vec(),
+        ),
+        // Directory without slash: 301, query kept, path re-encoded.
+        (
+            b"GET /docs HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 301 Moved Permanently",
+            with(html_error(301), &["Location: /docs/"]),
+            None,
+            builtin_page(301),
+        ),
+        (
+            b"GET /docs?x=1&y HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 301 Moved Permanently",
+            with(html_error(301), &["Location: /docs/?x=1&y"]),
+            None,
+            builtin_page(301),
+        ),
+        (
+            b"GET /nested//deeper HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 301 Moved Permanently",
+            with(html_error(301), &["Location: /nested/deeper/"]),
+            None,
+            builtin_page(301),
+        ),
+        (
+            b"HEAD /docs HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 301 Moved Permanently",
+            with(html_error(301), &["Location: /docs/"]),
+            None,
+            Vec::new(),
+        ),
+        // Not found: missing file, directory without index, file named as a directory.
+        (
+            b"GET /missing HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 404 Not Found",
+            html_error(404),
+            None,
+            builtin_page(404),
+        ),
+        (
+            b"GET /nested/ HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 404 Not Found",
+            html_error(404),
+            None,
+            builtin_page(404),
+        ),
+        (
+            b"GET /docs/guide.html/ HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 404 Not Found",
+            html_error(404),
+            None,
+            builtin_page(404),
+        ),
+        (
+            b"GET /DOCS/ HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 404 Not Found",
+            html_error(404),
+            None,
+            builtin_page(404),
+        ),
+        (
+            b"HEAD /missing HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 404 Not Found",
+            html_error(404),
+            None,
+            Vec::new(),
+        ),
+        (
+            b"GET /missing HTTP/1.0\r\n\r\n",
+            "HTTP/1.1 404 Not Found",
+            html_error(404),
+            Some("close"),
+            builtin_page(404),
+        ),
+    ];
+    check_cases(&test_site(), cases);
+}
+
+#[test]
+fn location_is_percent_encoded() {
+    let site = Site::from_entries(vec![file("a b/\u{e9}?#/index.html", b"x", "\"x\"")]);
+    let response = serve_on(
+        &site,
+        b"GET /a%20b/%C3%A9%3F%23?q=1 HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert_eq!(response.status, 301);
+    assert!(
+        head_text(&response).contains("\r\nLocation: /a%20b/%C3%A9%3F%23/?q=1\r\n"),
+        "{}",
+        head_text(&response)
+    );
+    let followed = serve_on(
+        &site,
+        b"GET /a%20b/%C3%A9%3F%23/?q=1 HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert_eq!(followed.status, 200);
+}
+
+#[test]
+fn methods() {
+    let cases: Vec<ResponseCase> = vec![
+        (
+            b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 204 No Content",
+            fields(&["Allow: GET, HEAD, OPTIONS"]),
+            None,
+            Vec::new(),
+        ),
+        (
+            b"OPTIONS /docs/guide.html HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 204 No Content",
+            fields(&["Allow: GET, HEAD, OPTIONS"]),
+            None,
+            Vec::new(),
+        ),
+        (
+            b"OPTIONS * HTTP/1.0\r\n\r\n",
+            "HTTP/1.1 204 No Content",
+            fields(&["Allow: GET, HEAD, OPTIONS"]),
+            Some("close"),
+            Vec::new(),
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+            "HTTP/1.1 405 Method Not Allowed",
+            with(html_error(405), &["Allow: GET, HEAD, OPTIONS"]),
+            None,
+            builtin_page(405),
+        ),
+        (
+            b"PUT /x HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 405 Method Not Allowed",
+            with(html_error(405), &["Allow: GET, HEAD, OPTIONS"]),
+            None,
+            builtin_page(405),
+        ),
+        (
+            b"DELETE / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 405 Method Not Allowed",
+            with(html_error(405), &["Allow: GET, HEAD, OPTIONS"]),
+            None,
+            builtin_page(405),
+        ),
+        (
+            b"PATCH / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 405 Method Not Allowed",
+            with(html_error(405), &["Allow: GET, HEAD, OPTIONS"]),
+            None,
+            builtin_page(405),
+        ),
+        (
+            b"TRACE / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 405 Method Not Allowed",
+            with(html_error(405), &["Allow: GET, HEAD, OPTIONS"]),
+            None,
+            builtin_page(405),
+        ),
+        (
+            b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+            "HTTP/1.1 405 Method Not Allowed",
+            with(html_error(405), &["Allow: GET, HEAD, OPTIONS"]),
+            None,
+            builtin_page(405),
+        ),
+        (
+            b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 501 Not Implemented",
+            html_error(501),
+            Some("close"),
+            builtin_page(501),
+        ),
+        (
+            b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 400 Bad Request",
+            html_error(400),
+            Some("close"),
+            builtin_page(400),
+        ),
+        (
+            b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 505 HTTP Version Not Supported",
+            html_error(505),
+            Some("close"),
+            builtin_page(505),
+        ),
+        (
+            b"GET /../x HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 400 Bad Request",
+            html_error(400),
+            Some("close"),
+            builtin_page(400),
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 501 Not Implemented",
+            html_error(501),
+            Some("close"),
+            builtin_page(501),
+        ),
+    ];
+    check_cases(&test_site(), cases);
+}
+
+#[test]
+fn error_responses_for_limits() {
+    let site = test_site();
+    for (error, status_line) in [
+        (
+            RequestError::RequestLineTooLong,
+            "HTTP/1.1 414 URI Too Long",
+        ),
+        (
+            RequestError::HeaderSectionTooLarge,
+            "HTTP/1.1 431 Request Header Fields Too Large",
+        ),
+        (
+            RequestError::ContentTooLarge,
+            "HTTP/1.1 413 Content Too Large",
+        ),
+    ] {
+        let response = error_response(&error, &site, NOW, &settings());
+        let status = error.status();
+        let expected = expected_head(
+            status_line,
+            &html_error(status)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            Some("close"),
+        );
+        assert_eq!(head_text(&response), expected);
+        assert_eq!(response.body.to_vec(), builtin_page(status));
+        assert!(response.close_after);
+    }
+}
+
+#[test]
+fn error_pages_come_from_the_site_when_present() {
+    let site = site_with_error_pages();
+    let cases: Vec<ResponseCase> = vec![
+        (
+            b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 404 Not Found",
+            fields(&[
+                "Content-Type: text/html; charset=utf-8",
+                "Content-Length: 17",
+            ]),
+            None,
+            b"custom not found\n".to_vec(),
+        ),
+        (
+            b"HEAD /nope HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 404 Not Found",
+            fields(&[
+                "Content-Type: text/html; charset=utf-8",
+                "Content-Length: 17",
+            ]),
+            None,
+            Vec::new(),
+        ),
+        // No 405.html: built in.
+        (
+            b"PUT / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 405 Method Not Allowed",
+            with(html_error(405), &["Allow: GET, HEAD, OPTIONS"]),
+            None,
+            builtin_page(405),
+        ),
+        // The error page itself is an ordinary file too.
+        (
+            b"GET /404.html HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            file_fields("text/html; charset=utf-8", 17, "\"404\""),
+            None,
+            b"custom not found\n".to_vec(),
+        ),
+    ];
+    check_cases(&site, cases);
+}
+
+#[test]
+fn date_and_cache_control_follow_settings() {
+    let site = test_site();
+    let raw = b"GET /docs/guide.html HTTP/1.1\r\nHost: a\r\n\r\n";
+    let ParseOutcome::Complete { request, .. } = parse(raw) else {
+        panic!()
+    };
+    let settings = ResponseSettings {
+        server_name: "test-server",
+        cache_control: Some("public, max-age=60".into()),
+    };
+    let response = respond(&request, &site, None, &settings);
+    assert_eq!(
+        head_text(&response),
+        alloc::format!(
+            "HTTP/1.1 200 OK\r\nServer: test-server\r\nContent-Type: text/html; charset=utf-8\r\n\
+             Content-Length: 5\r\nLast-Modified: {MODIFIED_TEXT}\r\nETag: \"guide\"\r\n\
+             Accept-Ranges: bytes\r\nCache-Control: public, max-age=60\r\n\
+             X-Content-Type-Options: nosniff\r\n\r\n"
+        )
+    );
+    // Errors carry no Cache-Control.
+    let missing = b"GET /missing HTTP/1.1\r\nHost: a\r\n\r\n";
+    let ParseOutcome::Complete { request, .. } = parse(missing) else {
+        panic!()
+    };
+    let response = respond(&request, &site, None, &settings);
+    assert!(!head_text(&response).contains("Cache-Control"));
+}
+
+#[test]
+fn precompressed_siblings() {
+    let css = "text/css; charset=utf-8";
+    let gzip_fields = |etag: &str, length: usize| {
+        with(
+            file_fields(css, length, etag),
+            &["Content-Encoding: gzip", "Vary: Accept-Encoding"],
+        )
+    };
+    let plain_fields = || with(file_fields(css, 21, "\"css\""), &["Vary: Accept-Encoding"]);
+    let plain = b"body { color: red; }\n".to_vec();
+    let gzipped = b"GZIPPED-CSS".to_vec();
+    let cases: Vec<ResponseCase> = vec![
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n",
+            "HTTP/1.1 200 OK", gzip_fields("\"css-gz\"", 11), None, gzipped.clone()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: br;q=1.0, GZIP;q=0.5\r\n\r\n",
+            "HTTP/1.1 200 OK", gzip_fields("\"css-gz\"", 11), None, gzipped.clone()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: x-gzip\r\n\r\n",
+            "HTTP/1.1 200 OK", gzip_fields("\"css-gz\"", 11), None, gzipped.clone()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: *\r\n\r\n",
+            "HTTP/1.1 200 OK", gzip_fields("\"css-gz\"", 11), None, gzipped.clone()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: br\r\nAccept-Encoding: gzip\r\n\r\n",
+            "HTTP/1.1 200 OK", gzip_fields("\"css-gz\"", 11), None, gzipped.clone()),
+        (b"HEAD /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n",
+            "HTTP/1.1 200 OK", gzip_fields("\"css-gz\"", 11), None, Vec::new()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK", plain_fields(), None, plain.clone()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip;q=0\r\n\r\n",
+            "HTTP/1.1 200 OK", plain_fields(), None, plain.clone()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip; q=0.000\r\n\r\n",
+            "HTTP/1.1 200 OK", plain_fields(), None, plain.clone()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: *, gzip;q=0\r\n\r\n",
+            "HTTP/1.1 200 OK", plain_fields(), None, plain.clone()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: *;q=0\r\n\r\n",
+            "HTTP/1.1 200 OK", plain_fields(), None, plain.clone()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip;q=2\r\n\r\n",
+            "HTTP/1.1 200 OK", plain_fields(), None, plain.clone()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip;q=0.0001\r\n\r\n",
+            "HTTP/1.1 200 OK", plain_fields(), None, plain.clone()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip;q=0.001\r\n\r\n",
+            "HTTP/1.1 200 OK", gzip_fields("\"css-gz\"", 11), None, gzipped.clone()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: deflate, identity\r\n\r\n",
+            "HTTP/1.1 200 OK", plain_fields(), None, plain.clone()),
+        // Ranges apply to the gzip representation.
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\nRange: bytes=0-6\r\n\r\n",
+            "HTTP/1.1 206 Partial Content",
+            with(file_fields(css, 7, "\"css-gz\""), &[
+                "Content-Range: bytes 0-6/11", "Content-Encoding: gzip", "Vary: Accept-Encoding",
+            ]),
+            None, b"GZIPPED".to_vec()),
+        // Conditionals use the variant's own ETag.
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\nIf-None-Match: \"css-gz\"\r\n\r\n",
+            "HTTP/1.1 304 Not Modified",
+            fields(&[&alloc::format!("Last-Modified: {MODIFIED_TEXT}"), "ETag: \"css-gz\"", "Vary: Accept-Encoding"]),
+            None, Vec::new()),
+        (b"GET /style.css HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"css-gz\"\r\n\r\n",
+            "HTTP/1.1 200 OK", plain_fields(), None, plain.clone()),
+        // The .gz file itself is served as what it is.
+        (b"GET /style.css.gz HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n",
+            "HTTP/1.1 200 OK", file_fields("application/gzip", 11, "\"css-gz\""), None, gzipped),
+    ];
+    check_cases(&test_site(), cases);
+}
+
+fn not_modified_fields(etag: &str) -> Vec<String> {
+    vec![
+        alloc::format!("Last-Modified: {MODIFIED_TEXT}"),
+        alloc::format!("ETag: {etag}"),
+    ]
+}
+
+#[test]
+fn conditional_requests_follow_rfc_9110_section_13_2_2() {
+    let text = "text/plain; charset=utf-8";
+    let ok = || file_fields(text, 10, "\"digits\"");
+    let digits = b"0123456789".to_vec();
+    let not_modified = || not_modified_fields("\"digits\"");
+    let cases: Vec<ResponseCase> = vec![
+        // If-None-Match: weak comparison, lists, `*`, commas inside tags.
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"digits\"\r\n\r\n",
+            "HTTP/1.1 304 Not Modified", not_modified(), None, Vec::new()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: W/\"digits\"\r\n\r\n",
+            "HTTP/1.1 304 Not Modified", not_modified(), None, Vec::new()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"a,b\", \"digits\"\r\n\r\n",
+            "HTTP/1.1 304 Not Modified", not_modified(), None, Vec::new()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"x\"\r\nIf-None-Match: \"digits\"\r\n\r\n",
+            "HTTP/1.1 304 Not Modified", not_modified(), None, Vec::new()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: *\r\n\r\n",
+            "HTTP/1.1 304 Not Modified", not_modified(), None, Vec::new()),
+        (b"HEAD /digits.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"digits\"\r\n\r\n",
+            "HTTP/1.1 304 Not Modified", not_modified(), None, Vec::new()),
+        (b"GET /digits.txt HTTP/1.0\r\nIf-None-Match: \"digits\"\r\n\r\n",
+            "HTTP/1.1 304 Not Modified", not_modified(), Some("close"), Vec::new()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"other\"\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: digits\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"digits\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        // If-Modified-Since: not modified when Last-Modified <= the date, any of three formats.
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: Tue, 14 Nov 2023 22:13:20 GMT\r\n\r\n",
+            "HTTP/1.1 304 Not Modified", not_modified(), None, Vec::new()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: Wed, 15 Nov 2023 00:00:00 GMT\r\n\r\n",
+            "HTTP/1.1 304 Not Modified", not_modified(), None, Vec::new()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: Tuesday, 14-Nov-23 22:13:20 GMT\r\n\r\n",
+            "HTTP/1.1 304 Not Modified", not_modified(), None, Vec::new()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: Tue Nov 14 22:13:20 2023\r\n\r\n",
+            "HTTP/1.1 304 Not Modified", not_modified(), None, Vec::new()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: Tue, 14 Nov 2023 22:13:19 GMT\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: yesterday\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        // If-None-Match wins over If-Modified-Since (step 3 before step 4).
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"other\"\r\nIf-Modified-Since: Wed, 15 Nov 2023 00:00:00 GMT\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        // If-Match: strong comparison.
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Match: \"digits\"\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Match: *\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Match: \"x\", \"digits\"\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Match: W/\"digits\"\r\n\r\n",
+            "HTTP/1.1 412 Precondition Failed", html_error(412), None, builtin_page(412)),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Match: \"other\"\r\n\r\n",
+            "HTTP/1.1 412 Precondition Failed", html_error(412), None, builtin_page(412)),
+        (b"HEAD /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Match: \"other\"\r\n\r\n",
+            "HTTP/1.1 412 Precondition Failed", html_error(412), None, Vec::new()),
+        // If-Unmodified-Since, ignored when If-Match is present or the date is invalid.
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Unmodified-Since: Tue, 14 Nov 2023 22:13:19 GMT\r\n\r\n",
+            "HTTP/1.1 412 Precondition Failed", html_error(412), None, builtin_page(412)),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Unmodified-Since: Tue, 14 Nov 2023 22:13:20 GMT\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Unmodified-Since: not a date\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Match: \"digits\"\r\nIf-Unmodified-Since: Tue, 14 Nov 2023 22:13:19 GMT\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        // If-Match is evaluated before If-None-Match.
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Match: \"other\"\r\nIf-None-Match: \"digits\"\r\n\r\n",
+            "HTTP/1.1 412 Precondition Failed", html_error(412), None, builtin_page(412)),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Match: \"digits\"\r\nIf-None-Match: \"digits\"\r\n\r\n",
+            "HTTP/1.1 304 Not Modified", not_modified(), None, Vec::new()),
+        // Preconditions come before Range.
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"digits\"\r\nRange: bytes=0-1\r\n\r\n",
+            "HTTP/1.1 304 Not Modified", not_modified(), None, Vec::new()),
+        // No representation: conditionals do not apply (RFC 9110 §13.2.1).
+        (b"GET /missing HTTP/1.1\r\nHost: a\r\nIf-Match: \"x\"\r\n\r\n",
+            "HTTP/1.1 404 Not Found", html_error(404), None, builtin_page(404)),
+    ];
+    check_cases(&test_site(), cases);
+}
+
+#[test]
+fn not_modified_carries_cache_control() {
+    let site = test_site();
+    let raw = b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"digits\"\r\n\r\n";
+    let ParseOutcome::Complete { request, .. } = parse(raw) else {
+        panic!()
+    };
+    let settings = ResponseSettings {
+        server_name: "bareserve",
+        cache_control: Some("no-cache".into()),
+    };
+    let response = respond(&request, &site, NOW, &settings);
+    let mut expected_fields = not_modified_fields("\"digits\"");
+    expected_fields.push("Cache-Control: no-cache".into());
+    let refs: Vec<&str> = expected_fields.iter().map(String::as_str).collect();
+    assert_eq!(
+        head_text(&response),
+        expected_head("HTTP/1.1 304 Not Modified", &refs, None)
+    );
+}
+
+#[test]
+fn single_ranges() {
+    let text = "text/plain; charset=utf-8";
+    let partial = |length: usize, content_range: &str| {
+        with(file_fields(text, length, "\"digits\""), &[content_range])
+    };
+    let ok = || file_fields(text, 10, "\"digits\"");
+    let digits = b"0123456789".to_vec();
+    let unsatisfiable = |length: u64| {
+        with(
+            html_error(416),
+            &[&alloc::format!("Content-Range: bytes */{length}")],
+        )
+    };
+    let cases: Vec<ResponseCase> = vec![
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-4\r\n\r\n",
+            "HTTP/1.1 206 Partial Content", partial(5, "Content-Range: bytes 0-4/10"), None, b"01234".to_vec()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=5-\r\n\r\n",
+            "HTTP/1.1 206 Partial Content", partial(5, "Content-Range: bytes 5-9/10"), None, b"56789".to_vec()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=-3\r\n\r\n",
+            "HTTP/1.1 206 Partial Content", partial(3, "Content-Range: bytes 7-9/10"), None, b"789".to_vec()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=8-100\r\n\r\n",
+            "HTTP/1.1 206 Partial Content", partial(2, "Content-Range: bytes 8-9/10"), None, b"89".to_vec()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-3,2-5\r\n\r\n",
+            "HTTP/1.1 206 Partial Content", partial(6, "Content-Range: bytes 0-5/10"), None, b"012345".to_vec()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=10-\r\n\r\n",
+            "HTTP/1.1 416 Range Not Satisfiable", unsatisfiable(10), None, builtin_page(416)),
+        (b"GET /empty.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-\r\n\r\n",
+            "HTTP/1.1 416 Range Not Satisfiable", unsatisfiable(0), None, builtin_page(416)),
+        // Malformed or foreign ranges are ignored.
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=5-4\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nRange: items=0-4\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-0,1-1,2-2,3-3,4-4,5-5,6-6,7-7,8-8,9-9,0-0,1-1,2-2,3-3,4-4,5-5,6-6\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        // Range is for GET only.
+        (b"HEAD /digits.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-4\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, Vec::new()),
+        // If-Range: strong ETag or exact date, else the whole representation.
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Range: \"digits\"\r\nRange: bytes=0-1\r\n\r\n",
+            "HTTP/1.1 206 Partial Content", partial(2, "Content-Range: bytes 0-1/10"), None, b"01".to_vec()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Range: Tue, 14 Nov 2023 22:13:20 GMT\r\nRange: bytes=0-1\r\n\r\n",
+            "HTTP/1.1 206 Partial Content", partial(2, "Content-Range: bytes 0-1/10"), None, b"01".to_vec()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Range: \"other\"\r\nRange: bytes=0-1\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Range: W/\"digits\"\r\nRange: bytes=0-1\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Range: Wed, 15 Nov 2023 00:00:00 GMT\r\nRange: bytes=0-1\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Range: \"digits\"\r\nRange: bytes=20-\r\n\r\n",
+            "HTTP/1.1 416 Range Not Satisfiable", unsatisfiable(10), None, builtin_page(416)),
+        (b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-Range: \"other\"\r\nRange: bytes=20-\r\n\r\n",
+            "HTTP/1.1 200 OK", ok(), None, digits.clone()),
+    ];
+    check_cases(&test_site(), cases);
+}
+
+#[test]
+fn multiple_ranges_are_multipart_byteranges() {
+    let response =
+        serve(b"GET /digits.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=7-8, 0-1, -1\r\n\r\n");
+    let head = head_text(&response);
+    let boundary = head
+        .split("\r\n")
+        .find_map(|line| line.strip_prefix("Content-Type: multipart/byteranges; boundary="))
+        .unwrap();
+    assert!(
+        boundary.starts_with("bareserve-") && boundary.len() == 26,
+        "{boundary}"
+    );
+    let expected_body = alloc::format!(
+        "\r\n--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes 0-1/10\r\n\r\n01\
+         \r\n--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes 7-9/10\r\n\r\n789\
+         \r\n--{boundary}--\r\n"
+    );
+    let content_type = alloc::format!("Content-Type: multipart/byteranges; boundary={boundary}");
+    let content_length = alloc::format!("Content-Length: {}", expected_body.len());
+    let last_modified = alloc::format!("Last-Modified: {MODIFIED_TEXT}");
+    assert_eq!(
+        head,
+        expected_head(
+            "HTTP/1.1 206 Partial Content",
+            &[
+                &content_type,
+                &content_length,
+                &last_modified,
+                "ETag: \"digits\"",
+                "Accept-Ranges: bytes"
+            ],
+            None
+        )
+    );
+    assert_eq!(response.body.to_vec(), expected_body.into_bytes());
+    assert_eq!(response.status, 206);
+}
+
+#[test]
+fn multipart_boundary_avoids_the_content() {
+    // Find the boundary for this ETag, then make a file that contains it.
+    let probe_site = Site::from_entries(vec![file("f.bin", b"abcdef", "\"tag\"")]);
+    let probe = serve_on(
+        &probe_site,
+        b"GET /f.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=0-0,2-2\r\n\r\n",
+    );
+    let head = head_text(&probe);
+    let first_boundary = String::from(
+        head.split("\r\n")
+            .find_map(|line| line.strip_prefix("Content-Type: multipart/byteranges; boundary="))
+            .unwrap(),
+    );
+    let content: &'static [u8] = alloc::boxed::Box::leak(
+        alloc::format!("{first_boundary}xx{first_boundary}")
+            .into_bytes()
+            .into_boxed_slice(),
+    );
+    let site = Site::from_entries(vec![file("f.bin", content, "\"tag\"")]);
+    let response = serve_on(
+        &site,
+        b"GET /f.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=0-29,-26\r\n\r\n",
+    );
+    assert_eq!(response.status, 206);
+    let head = head_text(&response);
+    assert!(!head.contains(&first_boundary), "{head}");
+    assert_eq!(
+        response.body.len(),
+        head.split("\r\nContent-Length: ")
+            .nth(1)
+            .unwrap()
+            .split("\r\n")
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+    );
+}
