@@ -544,11 +544,11 @@ impl HttpServer {
         // updates); responses are written whole, so Nagle would only delay the last segment.
         socket.set_ack_delay(None);
         socket.set_nagle_enabled(false);
-        // Retransmissions without any answer for this long abort the connection (a vanished
-        // peer); a peer that answers with a zero window is the send-stall limit's business.
-        socket.set_timeout(Some(Duration::from_millis(
-            self.config.timeouts.send_stall_ms,
-        )));
+        // No smoltcp `timeout`: it aborts a connection that has heard nothing from the peer for
+        // that long even when idle, which would cut keep-alive connections short. The
+        // connection's own limits cover both cases: no sending progress (a vanished or
+        // non-reading peer) and idleness.
+        socket.set_timeout(None);
         let endpoint = IpListenEndpoint {
             addr: None,
             port: self.config.http_port,

@@ -311,6 +311,12 @@ impl Harness {
         self.reading.remove(&handle);
     }
 
+    /// Removes a client socket without closing it.
+    pub fn remove_client(&mut self, handle: SocketHandle) {
+        self.client_sockets.remove(handle);
+        self.reading.remove(&handle);
+    }
+
     /// Sends a request and waits until `count` complete responses have arrived.
     pub fn request(
         &mut self,

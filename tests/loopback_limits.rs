@@ -1,0 +1,180 @@
+//! Limits and time limits of `HttpServer`, over the in-memory wire with a fake clock: the
+//! connection limit (503, RST beyond, recovery), slow and idle clients, clients that do not read,
+//! socket and memory bookkeeping, and the DHCP fallback address.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{HELLO, Harness, get, parse_responses, test_config};
+use smoltcp::socket::tcp;
+use smoltcp::time::Duration;
+use smoltcp::wire::Ipv4Address;
+
+#[test]
+fn connections_over_the_limit_get_503_then_reset_and_the_server_recovers() {
+    let mut config = test_config();
+    config.max_connections = 4;
+    config.listen_backlog = 2;
+    config.overflow_connections_max = 1;
+    let mut harness = Harness::new(config);
+
+    let served: Vec<_> = (0..4).map(|_| harness.connect()).collect();
+    for &client in &served {
+        let responses = harness.request(client, &get("/hello.txt"), &[false]);
+        assert_eq!(responses[0].status, 200);
+    }
+
+    // The fifth connection is accepted by the overflow listener and answered 503.
+    let refused = harness.connect();
+    harness.send(refused, &get("/hello.txt"));
+    harness.run_until(1000, |harness| harness.peer_closed(refused));
+    let responses = parse_responses(&harness.take_received(refused), &[false]).unwrap();
+    assert_eq!(responses[0].status, 503);
+    assert_eq!(responses[0].header("retry-after"), Some("1"));
+    assert_eq!(responses[0].header("connection"), Some("close"));
+    assert_eq!(harness.server.statistics().connections_refused, 1);
+
+    // While that overflow connection still exists, a sixth SYN finds no listener: RST.
+    let reset = harness.connect_with(4096, true);
+    harness.run_until(1000, |harness| harness.state(reset) == tcp::State::Closed);
+    harness.remove_client(reset);
+    harness.close_client(refused);
+
+    // Once the served clients leave, new connections are served again.
+    for client in served {
+        harness.close_client(client);
+    }
+    harness.settle();
+    assert_eq!(harness.server.connection_count(), 0);
+    let client = harness.connect();
+    let responses = harness.request(client, &get("/hello.txt"), &[false]);
+    assert_eq!(responses[0].status, 200);
+    assert_eq!(harness.server.statistics().connections_accepted, 5);
+}
+
+#[test]
+fn slowloris_gets_408_after_the_header_timeout_while_others_are_served() {
+    let mut harness = Harness::new(test_config());
+    let slow = harness.connect();
+    harness.send(slow, b"GET /hello.txt HTTP/1.1\r\nHost: te");
+    harness.advance(Duration::from_secs(5));
+
+    // A well-behaved client is served meanwhile.
+    let normal = harness.connect();
+    let responses = harness.request(normal, &get("/hello.txt"), &[false]);
+    assert_eq!(responses[0].body, HELLO);
+    assert!(harness.received(slow).is_empty());
+    assert!(!harness.peer_closed(slow));
+
+    // 10 s after the connection opened, the slow client gets 408 and the connection closes.
+    harness.advance(Duration::from_secs(5));
+    harness.run_until(1000, |harness| harness.peer_closed(slow));
+    let responses = parse_responses(&harness.take_received(slow), &[false]).unwrap();
+    assert_eq!(responses[0].status, 408);
+    assert_eq!(responses[0].header("connection"), Some("close"));
+    assert_eq!(harness.server.statistics().request_head_timeouts, 1);
+    // The normal connection is untouched.
+    assert_eq!(harness.state(normal), tcp::State::Established);
+}
+
+#[test]
+fn a_connection_that_never_sends_gets_408_after_the_header_timeout() {
+    let mut harness = Harness::new(test_config());
+    let silent = harness.connect();
+    harness.advance(Duration::from_millis(9_900));
+    assert!(!harness.peer_closed(silent));
+    harness.advance(Duration::from_millis(200));
+    harness.run_until(1000, |harness| harness.peer_closed(silent));
+    let responses = parse_responses(&harness.take_received(silent), &[false]).unwrap();
+    assert_eq!(responses[0].status, 408);
+}
+
+#[test]
+fn idle_keep_alive_connection_is_closed_silently_after_the_timeout() {
+    let mut harness = Harness::new(test_config());
+    let client = harness.connect();
+    harness.request(client, &get("/hello.txt"), &[false]);
+    // Let the client's ACK arrive: the idle clock starts after the last activity.
+    harness.settle();
+    harness.advance(Duration::from_secs(74));
+    assert_eq!(harness.state(client), tcp::State::Established);
+    harness.advance(Duration::from_secs(2));
+    harness.run_until(1000, |harness| harness.peer_closed(client));
+    assert!(
+        harness.received(client).is_empty(),
+        "idle close sends no response"
+    );
+    assert_eq!(harness.server.statistics().keep_alive_timeouts, 1);
+    harness.close_client(client);
+    harness.settle();
+    assert_eq!(harness.server.connection_count(), 0);
+}
+
+#[test]
+fn a_client_that_never_reads_is_dropped_after_the_send_timeout() {
+    let mut harness = Harness::new(test_config());
+    let stuck = harness.connect_with(4096, false);
+    harness.run_until(1000, |harness| {
+        harness.state(stuck) == tcp::State::Established
+    });
+    harness.send(stuck, &get("/big.bin"));
+    harness.settle();
+    assert_eq!(harness.server.connection_count(), 1);
+    // Zero-window probes are answered, so TCP itself never gives up; the send timeout must.
+    for _ in 0..31 {
+        harness.advance(Duration::from_secs(1));
+    }
+    harness.run_until(2000, |harness| harness.state(stuck) == tcp::State::Closed);
+    assert_eq!(harness.server.statistics().connections_aborted, 1);
+    harness.settle();
+    assert_eq!(harness.server.connection_count(), 0);
+}
+
+#[test]
+fn sockets_return_to_the_listener_pool_after_many_connections() {
+    let config = test_config();
+    let listen_backlog = config.listen_backlog;
+    let mut harness = Harness::new(config);
+    assert_eq!(harness.server.socket_count(), listen_backlog);
+    for batch in 0..10 {
+        let clients: Vec<_> = (0..10).map(|_| harness.connect()).collect();
+        for (index, &client) in clients.iter().enumerate() {
+            if (batch + index) % 2 == 0 {
+                // The server closes first (and would enter TIME-WAIT).
+                let request = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+                harness.request(client, request, &[false]);
+            } else {
+                // The client closes first.
+                harness.request(client, &get("/hello.txt"), &[false]);
+            }
+        }
+        for client in clients {
+            harness.close_client(client);
+        }
+        harness.settle();
+    }
+    assert_eq!(harness.server.connection_count(), 0);
+    assert_eq!(harness.server.socket_count(), listen_backlog);
+    let statistics = harness.server.statistics();
+    assert_eq!(statistics.connections_accepted, 100);
+    assert_eq!(statistics.requests_answered, 100);
+    assert_eq!(statistics.connections_aborted, 0);
+}
+
+#[test]
+fn dhcp_without_a_server_falls_back_to_the_static_address() {
+    // The default configuration: DHCP, falling back to 10.0.2.15/24 after 10 s.
+    let mut config = test_config();
+    config.ipv4 = bareserve::server::ServerConfig::new(common::SERVER_MAC).ipv4;
+    let mut harness = Harness::new(config);
+    harness.settle();
+    assert_eq!(harness.server.ipv4_address(), None);
+    harness.advance(Duration::from_secs(10));
+    assert_eq!(
+        harness.server.ipv4_address(),
+        Some(Ipv4Address::new(10, 0, 2, 15))
+    );
+    let client = harness.connect();
+    let responses = harness.request(client, &get("/hello.txt"), &[false]);
+    assert_eq!(responses[0].status, 200);
+}
