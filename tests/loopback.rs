@@ -194,3 +194,51 @@ fn malformed_request_gets_400_and_close() {
     assert_eq!(responses[0].status, 400);
     harness.run_until(1000, |harness| harness.peer_closed(client));
 }
+
+#[test]
+fn icmp_echo_is_answered_by_the_interface() {
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::socket::icmp;
+    use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress};
+
+    let mut harness = Harness::new(test_config());
+    let buffer = || icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0u8; 512]);
+    let mut socket = icmp::Socket::new(buffer(), buffer());
+    socket.bind(icmp::Endpoint::Ident(0x1234)).unwrap();
+    let handle = harness.client_sockets.add(socket);
+    let request = Icmpv4Repr::EchoRequest {
+        ident: 0x1234,
+        seq_no: 7,
+        data: b"ping payload",
+    };
+    let socket = harness.client_sockets.get_mut::<icmp::Socket>(handle);
+    let bytes = socket
+        .send(request.buffer_len(), IpAddress::Ipv4(common::SERVER_IP))
+        .unwrap();
+    request.emit(
+        &mut Icmpv4Packet::new_unchecked(bytes),
+        &ChecksumCapabilities::default(),
+    );
+    harness.run_until(1000, |harness| {
+        harness
+            .client_sockets
+            .get::<icmp::Socket>(handle)
+            .can_recv()
+    });
+    let socket = harness.client_sockets.get_mut::<icmp::Socket>(handle);
+    let (bytes, source) = socket.recv().unwrap();
+    assert_eq!(source, IpAddress::Ipv4(common::SERVER_IP));
+    let reply = Icmpv4Repr::parse(
+        &Icmpv4Packet::new_checked(bytes).unwrap(),
+        &ChecksumCapabilities::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        reply,
+        Icmpv4Repr::EchoReply {
+            ident: 0x1234,
+            seq_no: 7,
+            data: b"ping payload",
+        }
+    );
+}
