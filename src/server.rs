@@ -228,8 +228,10 @@ enum SocketPhase {
         /// When the close began, in microseconds.
         since_us: u64,
     },
-    /// Reset requested; the RST goes out at the next interface poll, then the socket is removed.
-    Aborting,
+    /// The connection is over (reset requested, or the socket reached CLOSED or TIME-WAIT). The
+    /// socket's last segment — the RST, or the ACK of the peer's FIN — goes out at the next
+    /// transmit; then the socket is removed.
+    Retiring,
 }
 
 /// One TCP socket of the server and its HTTP state.
@@ -590,7 +592,7 @@ impl HttpServer {
                         since_us.saturating_add(self.config.close_linger_ms.saturating_mul(1000)),
                     );
                 }
-                SocketPhase::Aborting => consider(now_us),
+                SocketPhase::Retiring => consider(now_us),
                 SocketPhase::Listening => {}
             }
         }
@@ -675,7 +677,9 @@ fn service_socket(
                 }
                 tcp::State::Closed | tcp::State::TimeWait => {
                     log_records(slot.peer, connection, config);
-                    return false;
+                    slot.phase = SocketPhase::Retiring;
+                    *progressed = true;
+                    return true;
                 }
                 _ => {}
             }
@@ -711,7 +715,7 @@ fn service_socket(
                 }
                 Disposition::Abort => {
                     socket.abort();
-                    slot.phase = SocketPhase::Aborting;
+                    slot.phase = SocketPhase::Retiring;
                     *progressed = true;
                 }
             }
@@ -719,7 +723,9 @@ fn service_socket(
         }
         SocketPhase::Closing { since_us } => {
             if matches!(state, tcp::State::Closed | tcp::State::TimeWait) {
-                return false;
+                slot.phase = SocketPhase::Retiring;
+                *progressed = true;
+                return true;
             }
             // Whatever the client still sends is read and dropped, so its window stays open
             // while our FIN and last bytes go out.
@@ -732,13 +738,15 @@ fn service_socket(
             if now_us >= since_us.saturating_add(config.close_linger_ms.saturating_mul(1000)) {
                 statistics.connections_aborted += 1;
                 socket.abort();
-                slot.phase = SocketPhase::Aborting;
+                slot.phase = SocketPhase::Retiring;
                 *progressed = true;
             }
             true
         }
-        // The interface poll since the abort has sent the RST.
-        SocketPhase::Aborting => false,
+        // A transmit pass has run since the socket retired (see `SocketPhase::Retiring`).
+        // Removing a TIME-WAIT socket early frees its buffers; a retransmitted FIN from the
+        // peer then gets RST instead of ACK, which only ends the peer's LAST-ACK sooner.
+        SocketPhase::Retiring => false,
     }
 }
 

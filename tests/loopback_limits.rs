@@ -137,19 +137,44 @@ fn sockets_return_to_the_listener_pool_after_many_connections() {
     let mut harness = Harness::new(config);
     assert_eq!(harness.server.socket_count(), listen_backlog);
     for batch in 0..10 {
-        let clients: Vec<_> = (0..10).map(|_| harness.connect()).collect();
+        // Ten clients at a time: half of them ask the server to close first (the server's
+        // socket would enter TIME-WAIT), half close first themselves.
+        let clients: Vec<_> = (0..10)
+            .map(|_| harness.connect_with(64 * 1024, true))
+            .collect();
+        harness.run_until(1000, |harness| {
+            clients
+                .iter()
+                .all(|&client| harness.state(client) == tcp::State::Established)
+        });
         for (index, &client) in clients.iter().enumerate() {
             if (batch + index) % 2 == 0 {
-                // The server closes first (and would enter TIME-WAIT).
-                let request = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-                harness.request(client, request, &[false]);
+                harness.send(
+                    client,
+                    b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                );
             } else {
-                // The client closes first.
-                harness.request(client, &get("/hello.txt"), &[false]);
+                harness.send(client, &get("/hello.txt"));
             }
         }
+        harness.run_until(1000, |harness| {
+            clients
+                .iter()
+                .all(|&client| parse_responses(harness.received(client), &[false]).is_some())
+        });
+        for &client in &clients {
+            harness.socket(client).close();
+        }
+        harness.run_until(1000, |harness| {
+            clients.iter().all(|&client| {
+                matches!(
+                    harness.state(client),
+                    tcp::State::Closed | tcp::State::TimeWait
+                )
+            })
+        });
         for client in clients {
-            harness.close_client(client);
+            harness.remove_client(client);
         }
         harness.settle();
     }

@@ -212,6 +212,7 @@ impl Harness {
     }
 
     /// Runs rounds (1 ms each) until `done` holds; panics after `max_rounds`.
+    #[track_caller]
     pub fn run_until(&mut self, max_rounds: usize, mut done: impl FnMut(&mut Harness) -> bool) {
         for _ in 0..max_rounds {
             self.round();
@@ -254,6 +255,7 @@ impl Harness {
     }
 
     /// A reading client with a 64 KiB receive buffer, connected (established).
+    #[track_caller]
     pub fn connect(&mut self) -> SocketHandle {
         let handle = self.connect_with(64 * 1024, true);
         self.run_until(1000, |harness| {
@@ -299,6 +301,7 @@ impl Harness {
     }
 
     /// Closes and removes a client socket once the close completes (or aborts it).
+    #[track_caller]
     pub fn close_client(&mut self, handle: SocketHandle) {
         self.socket(handle).close();
         self.run_until(5000, |harness| {
@@ -318,6 +321,7 @@ impl Harness {
     }
 
     /// Sends a request and waits until `count` complete responses have arrived.
+    #[track_caller]
     pub fn request(
         &mut self,
         handle: SocketHandle,
