@@ -46,7 +46,10 @@ fn config_txt_comment_precedes_each_key() {
     let lines: Vec<&str> = text.lines().collect();
     for (number, line) in lines.iter().enumerate() {
         if !line.starts_with('#') {
-            assert!(number > 0 && lines[number - 1].starts_with('#'), "no comment before {line}");
+            assert!(
+                number > 0 && lines[number - 1].starts_with('#'),
+                "no comment before {line}"
+            );
         }
     }
 }
