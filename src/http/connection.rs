@@ -47,6 +47,9 @@ use crate::site::Site;
 /// files are cheap (a head and a slice), but a client could otherwise queue thousands of them.
 pub const MAX_QUEUED_RESPONSES: usize = 16;
 
+/// Input buffer capacity kept between requests; a larger buffer (grown by a large head) is freed.
+const INPUT_RETAINED_BYTES: usize = 4096;
+
 /// Longest request description kept for the access log (`GET /path`), in bytes.
 const LOG_REQUEST_MAX_BYTES: usize = 200;
 
@@ -563,6 +566,11 @@ impl Connection {
                 }
                 InputState::Head => {
                     if self.input.is_empty() {
+                        // A large head grew the buffer; do not keep that much per idle
+                        // connection.
+                        if self.input.capacity() > INPUT_RETAINED_BYTES {
+                            self.input = Vec::new();
+                        }
                         return;
                     }
                     if self.outgoing.len() >= MAX_QUEUED_RESPONSES {
