@@ -111,9 +111,8 @@ pub struct ServerConfig {
     pub http_port: u16,
     /// IPv4 address set-up.
     pub ipv4: Ipv4Setup,
-    /// A static IPv6 address besides the EUI-64 link-local one. smoltcp holds two addresses by
-    /// default (IPv4 and link-local); a third needs its `iface-max-addr-count-3` feature, and is
-    /// otherwise skipped with a warning.
+    /// A static IPv6 address besides the EUI-64 link-local one (smoltcp is built with
+    /// `iface-max-addr-count-3`: room for IPv4, link-local and this one).
     pub ipv6: Option<StaticIpv6>,
     /// Most simultaneous connections, half-open ones and closing ones included.
     pub max_connections: usize,
