@@ -31,6 +31,28 @@
 //!    [`InterruptStatus::TX_DMA_MBDONE`] and, in the INTID 189 handler, call
 //!    [`Genet::acknowledge_interrupts`] and wake the network loop. Link interrupts do not fire on
 //!    the Pi 4 (rpi4.md §6.5): keep polling the PHY.
+//!
+//! # Kernel glue, in outline (`src/kernel/drivers/genet.rs`)
+//!
+//! ```text
+//! struct GenetMmio { base: *mut u32 }              // 0xFD58_0000, mapped Device-nGnRE
+//! impl RegisterAccess for GenetMmio {
+//!     fn read32(&mut self, offset) -> u32 { SAFETY: offset < 0x1_0000, aligned, mapped: read_volatile(base.byte_add(offset)) }
+//!     fn write32(&mut self, offset, value) { likewise write_volatile }
+//! }
+//! struct DmaPool { virtual_base: *mut u8, physical_base: u64 }  // 256 × 2048 bytes, 64-aligned, < 1 GiB, never freed
+//! impl DmaBuffers for DmaPool {
+//!     buffer_address(i)          = physical_base + i × 2048
+//!     clean_for_device(i, n)     = for each 64-byte line of [i × 2048, i × 2048 + n): DC CIVAC; then DSB SY
+//!     invalidate_for_cpu(i, n)   = for each line: DC IVAC (or CIVAC); then DSB SY
+//!     bytes(i) / bytes_mut(i)    = slice::from_raw_parts(virtual_base + i × 2048, 2048)
+//! }
+//! struct GenericTimerClock;  // now_us from CNTPCT_EL0 / CNTFRQ_EL0; delay_us spins on it
+//! let nic = Genet::new(GenetMmio { .. }, rx_pool, tx_pool, GenericTimerClock, GenetConfig::new(mac))?;
+//! ```
+//!
+//! The two pools must be distinct memory (1 MiB in all). Round `n` out to whole lines; the
+//! buffers own their lines, so maintenance of a whole buffer is always safe.
 
 pub mod mdio;
 pub mod phy;
@@ -203,6 +225,10 @@ pub struct Statistics {
     pub transmit_bytes: u64,
     /// Frames dropped: ring full, link down, longer than the MTU, or abandoned at link loss.
     pub transmit_dropped: u64,
+    /// Times the hardware reported an impossible ring index through the smoltcp API (which has
+    /// no way to return the error; [`Genet::receive_frame`] and [`Genet::reclaim_transmitted`]
+    /// return it). A growing count means the MAC needs a reset.
+    pub index_faults: u64,
 }
 
 /// Reads the station address the MAC holds now (rpi4.md §8 source 3: QEMU preloads it; the
@@ -223,6 +249,7 @@ struct ReceivePath<B> {
     errors: u64,
     malformed: u64,
     discarded: u64,
+    index_faults: u64,
 }
 
 /// The transmit half: its buffer pool, ring state, counters and a scratch buffer for frames that
@@ -235,6 +262,7 @@ struct TransmitPath<B> {
     frames: u64,
     bytes: u64,
     dropped: u64,
+    index_faults: u64,
 }
 
 /// The GENET v5 driver: MAC, both DMA rings on ring 16 and the BCM54213PE PHY.
@@ -341,6 +369,7 @@ impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Genet<R, B, C> {
                 errors: 0,
                 malformed: 0,
                 discarded: 0,
+                index_faults: 0,
             },
             transmit: TransmitPath {
                 buffers: transmit_buffers,
@@ -350,6 +379,7 @@ impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Genet<R, B, C> {
                 frames: 0,
                 bytes: 0,
                 dropped: 0,
+                index_faults: 0,
             },
         })
     }
@@ -380,6 +410,7 @@ impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Genet<R, B, C> {
             transmit_frames: self.transmit.frames,
             transmit_bytes: self.transmit.bytes,
             transmit_dropped: self.transmit.dropped,
+            index_faults: self.receive.index_faults + self.transmit.index_faults,
         }
     }
 
@@ -530,9 +561,12 @@ impl<B: DmaBuffers> ReceivePath<B> {
         let pending = self
             .ring
             .pending((produced & INDEX_MASK) as u16)
-            .map_err(|index| GenetError::InconsistentIndex {
-                receive_ring: true,
-                index,
+            .map_err(|index| {
+                self.index_faults += 1;
+                GenetError::InconsistentIndex {
+                    receive_ring: true,
+                    index,
+                }
             })?;
         for _ in 0..pending {
             let descriptor = self.ring.next_descriptor();
@@ -593,12 +627,13 @@ impl<B: DmaBuffers> ReceivePath<B> {
 impl<B: DmaBuffers> TransmitPath<B> {
     fn reclaim<R: RegisterAccess>(&mut self, registers: &mut R) -> Result<u16, GenetError> {
         let consumed = (registers.read32(TDMA_RING16 + RING_HARDWARE_INDEX) & INDEX_MASK) as u16;
-        self.ring
-            .reclaim(consumed)
-            .map_err(|index| GenetError::InconsistentIndex {
+        self.ring.reclaim(consumed).map_err(|index| {
+            self.index_faults += 1;
+            GenetError::InconsistentIndex {
                 receive_ring: false,
                 index,
-            })
+            }
+        })
     }
 
     fn send<R: RegisterAccess, T>(
@@ -846,8 +881,8 @@ impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Device for Genet<R, B, C> {
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let registers = &self.registers;
-        // An inconsistent index is a device fault; reporting no frame keeps smoltcp polling and
-        // the kernel sees the fault through `receive_frame` or the statistics not moving.
+        // An inconsistent index is a device fault that smoltcp cannot be told about: report no
+        // frame; the fault is counted in `Statistics::index_faults`.
         let frame = self
             .receive
             .next_frame(&mut *registers.borrow_mut())

@@ -287,6 +287,11 @@ impl GenetModel {
         self.state.borrow_mut()
     }
 
+    /// Sets a register behind the driver's back (fault injection: a misbehaving device).
+    pub fn force(&self, offset: usize, value: u32) {
+        self.state.borrow_mut().set(offset, value);
+    }
+
     /// The current value of a register, without side effects.
     pub fn peek(&self, offset: usize) -> u32 {
         self.state.borrow().registers[offset / 4]

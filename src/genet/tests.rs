@@ -944,7 +944,8 @@ mod full_stack {
             }
         );
 
-        // The crate does not enable smoltcp's `auto-icmp-echo-reply`, so an ICMP socket answers.
+        // An ICMP socket answers, which works whether or not smoltcp's `auto-icmp-echo-reply`
+        // feature is on (with it, the interface sends an identical reply of its own as well).
         let mut icmp_socket = icmp::Socket::new(
             icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 2], vec![0; 512]),
             icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 2], vec![0; 512]),
@@ -1001,4 +1002,29 @@ mod full_stack {
         assert_eq!(driver.statistics().receive_frames, 2);
         assert_no_violations(&model);
     }
+}
+
+#[test]
+fn impossible_hardware_indices_are_errors_not_panics() {
+    let (mut driver, model, _clock) = start_linked(ModelConfig::default());
+    // RDMA_PROD_INDEX 300 ahead of the consumer: more frames than descriptors.
+    model.force(RDMA_RING16 + RING_HARDWARE_INDEX, 300);
+    assert!(matches!(
+        driver.receive_frame(|bytes| bytes.len()),
+        Err(GenetError::InconsistentIndex {
+            receive_ring: true,
+            ..
+        })
+    ));
+    assert!(driver.receive(Instant::ZERO).is_none());
+    // TDMA_CONS_INDEX beyond the producer.
+    model.force(TDMA_RING16 + RING_HARDWARE_INDEX, 5);
+    assert!(matches!(
+        driver.reclaim_transmitted(),
+        Err(GenetError::InconsistentIndex {
+            receive_ring: false,
+            ..
+        })
+    ));
+    assert_eq!(driver.statistics().index_faults, 3);
 }
