@@ -360,6 +360,29 @@ impl PciHost {
     }
 }
 
+/// One `dma-ranges` entry (Devicetree Specification v0.4 §2.3.9): a device on the bus reaches
+/// CPU physical address `cpu_address + n` by putting `bus_address + n` on the bus, for
+/// n < `size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DmaRange {
+    /// Start of the window as the device addresses it.
+    pub bus_address: u64,
+    /// CPU physical address of the same byte.
+    pub cpu_address: u64,
+    /// Length in bytes.
+    pub size: u64,
+}
+
+impl DmaRange {
+    /// The bus address of CPU physical `cpu_address`, or `None` outside the window.
+    pub fn bus_address_of(&self, cpu_address: u64) -> Option<u64> {
+        let offset = cpu_address.checked_sub(self.cpu_address)?;
+        (offset < self.size)
+            .then(|| self.bus_address.checked_add(offset))
+            .flatten()
+    }
+}
+
 /// The Raspberry Pi 4's GENET v5 Ethernet MAC as the DTB describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GenetDescription<'a> {
@@ -418,6 +441,9 @@ pub struct DeviceTree<'a> {
     nodes: Vec<Node<'a>>,
     properties: Vec<Property<'a>>,
     reservations: Vec<MemoryRange>,
+    /// (phandle, node index) pairs sorted by phandle, first node first among equals, so a
+    /// lookup is a binary search rather than a scan of every property.
+    phandles: Vec<(u32, usize)>,
 }
 
 /// Reads a big-endian `u32` at `offset`, `None` past the end.
@@ -528,11 +554,26 @@ impl<'a> DeviceTree<'a> {
             })?;
         let reservations = parse_reservations(blob.get(reservation_start..).unwrap_or_default())?;
         let (nodes, properties) = parse_structure(structure, strings)?;
+        let mut phandles: Vec<(u32, usize)> = Vec::new();
+        for (index, node) in nodes.iter().enumerate() {
+            let end = node.first_property.saturating_add(node.property_count);
+            let own = properties.get(node.first_property..end).unwrap_or_default();
+            // §2.3.3: `phandle`; `linux,phandle` is the legacy spelling older dtc emits.
+            let phandle = own
+                .iter()
+                .filter(|property| property.name == "phandle" || property.name == "linux,phandle")
+                .find_map(|property| read_u32(property.value, 0));
+            if let Some(phandle) = phandle {
+                phandles.push((phandle, index));
+            }
+        }
+        phandles.sort_by_key(|&(phandle, _)| phandle);
         Ok(Self {
             blob,
             nodes,
             properties,
             reservations,
+            phandles,
         })
     }
 
@@ -777,6 +818,55 @@ impl<'a> DeviceTree<'a> {
         })
     }
 
+    /// How the first enabled device listing `compatible` sees memory: the `dma-ranges` of the
+    /// nearest ancestor bus that has the property. An empty list means no translation is
+    /// described (no such property, or an empty one): the device uses CPU physical addresses,
+    /// as GENET under `/scb` does (`rpi4.md` §2). `None` when there is no such device, the
+    /// property is malformed, or the bus is not a child of the root (translating through several
+    /// `dma-ranges` levels is not implemented; the Pi 4's `/soc` and `/emmc2bus` sit at the root).
+    /// The Pi 4 mailbox (`brcm,bcm2835-mbox`) gives bus 0xC000_0000 → CPU 0x0, 1 GiB.
+    pub fn dma_ranges(&self, compatible: &str) -> Option<Vec<DmaRange>> {
+        let device = self.enabled_compatible_nodes(compatible).next()?;
+        let mut bus = self.nodes.get(device)?.parent?;
+        let ranges = loop {
+            if let Some(ranges) = self.property(bus, "dma-ranges") {
+                break ranges;
+            }
+            match self.nodes.get(bus)?.parent {
+                Some(parent) => bus = parent,
+                None => return Some(Vec::new()),
+            }
+        };
+        let parent = self.nodes.get(bus)?.parent?;
+        if self.nodes.get(parent)?.parent.is_some() {
+            return None;
+        }
+        let child_cells = self.address_cells(bus)?;
+        let parent_cells = self.address_cells(parent)?;
+        let size_cells = self.size_cells(bus)?;
+        let entry_cells = child_cells
+            .checked_add(parent_cells)?
+            .checked_add(size_cells)?;
+        let entry_len = entry_cells.checked_mul(4)?;
+        if ranges.is_empty() {
+            return Some(Vec::new());
+        }
+        if entry_len == 0 || !ranges.len().is_multiple_of(entry_len) {
+            return None;
+        }
+        (0..ranges.len() / entry_len)
+            .map(|entry| {
+                let first = entry.checked_mul(entry_cells)?;
+                let after_child = first.checked_add(child_cells)?;
+                Some(DmaRange {
+                    bus_address: read_cells(ranges, first, child_cells)?,
+                    cpu_address: read_cells(ranges, after_child, parent_cells)?,
+                    size: read_cells(ranges, after_child.checked_add(parent_cells)?, size_cells)?,
+                })
+            })
+            .collect()
+    }
+
     // ---- node table helpers -------------------------------------------------------------
 
     /// The value of `node`'s property `name`.
@@ -844,13 +934,13 @@ impl<'a> DeviceTree<'a> {
 
     /// The node whose `phandle` (or legacy `linux,phandle`) is `phandle`.
     fn find_phandle(&self, phandle: u32) -> Option<usize> {
-        (0..self.nodes.len()).find(|&node| {
-            ["phandle", "linux,phandle"].iter().any(|name| {
-                self.property(node, name)
-                    .and_then(|value| read_u32(value, 0))
-                    == Some(phandle)
-            })
-        })
+        let first = self
+            .phandles
+            .partition_point(|&(candidate, _)| candidate < phandle);
+        self.phandles
+            .get(first)
+            .filter(|&&(candidate, _)| candidate == phandle)
+            .map(|&(_, node)| node)
     }
 
     /// The node `/chosen/stdout-path` names, through `/aliases` if it is an alias; the

@@ -2,9 +2,9 @@
 #![allow(clippy::unwrap_used)]
 
 use bareserve::dtb::{
-    DeviceTree, DtbBlock, DtbError, GenetDescription, GenetPresence, GicDescription, Interrupt,
-    MemoryRange, MmioDevice, PciWindow, PsciMethod, StructureProblem, TimerInterrupts, Trigger,
-    total_size_from_header,
+    DeviceTree, DmaRange, DtbBlock, DtbError, GenetDescription, GenetPresence, GicDescription,
+    Interrupt, MemoryRange, MmioDevice, PciWindow, PsciMethod, StructureProblem, TimerInterrupts,
+    Trigger, total_size_from_header,
 };
 use proptest::prelude::*;
 
@@ -319,6 +319,26 @@ fn genet() {
     assert_eq!(tree(VIRT_GICV2).genet(), GenetPresence::Absent);
 }
 
+#[test]
+fn dma_ranges() {
+    // /soc dma-ranges <0xc0000000 0x0 0x0 0x40000000>: legacy masters see RAM at 0xC000_0000.
+    let soc = DmaRange {
+        bus_address: 0xC000_0000,
+        cpu_address: 0,
+        size: 0x4000_0000,
+    };
+    let parsed = tree(RPI4_DEBIAN);
+    assert_eq!(parsed.dma_ranges("brcm,bcm2835-mbox"), Some(vec![soc]));
+    assert_eq!(parsed.dma_ranges("brcm,bcm2711-emmc2"), Some(vec![soc]));
+    // /scb has none: GENET uses CPU physical addresses.
+    assert_eq!(parsed.dma_ranges("brcm,bcm2711-genet-v5"), Some(vec![]));
+    assert_eq!(parsed.dma_ranges("no,such-device"), None);
+    assert_eq!(tree(VIRT_GICV2).dma_ranges("arm,pl011"), Some(vec![]));
+    assert_eq!(soc.bus_address_of(0x1000), Some(0xC000_1000));
+    assert_eq!(soc.bus_address_of(0x3FFF_FFFF), Some(0xFFFF_FFFF));
+    assert_eq!(soc.bus_address_of(0x4000_0000), None);
+}
+
 // ---- malformed blobs ----------------------------------------------------------------------
 
 fn with_word(blob: &[u8], offset: usize, value: u32) -> Vec<u8> {
@@ -496,6 +516,7 @@ fn run_every_query(parsed: &DeviceTree<'_>) {
         let _ = host.interrupt_for(1, 1);
     }
     let _ = parsed.genet();
+    let _ = parsed.dma_ranges("brcm,bcm2835-mbox");
 }
 
 proptest! {
