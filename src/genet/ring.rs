@@ -237,4 +237,37 @@ mod tests {
             })
         );
     }
+
+    proptest::proptest! {
+        /// Against a reference with unbounded counters: any start index, any mix of pushes and
+        /// completions keeps occupancy, free count and descriptor slots right across wraps.
+        #[test]
+        fn transmit_ring_matches_unbounded_counters(
+            start in proptest::prelude::any::<u16>(),
+            steps in proptest::collection::vec((0u16..300, 0u16..300), 1..40),
+        ) {
+            let mut ring = TransmitRing::adopt(start);
+            let (mut produced, mut consumed) = (u64::from(start), u64::from(start));
+            for (pushes, completions) in steps {
+                for _ in 0..pushes {
+                    let expected_slot = (produced % 256) as usize;
+                    let full = produced - consumed == 256;
+                    proptest::prop_assert_eq!(ring.next_descriptor(), if full { None } else { Some(expected_slot) });
+                    ring.push();
+                    if !full {
+                        produced += 1;
+                    }
+                }
+                consumed += u64::from(completions).min(produced - consumed);
+                let previous_consumer = ring.consumer();
+                proptest::prop_assert_eq!(
+                    ring.reclaim(consumed as u16),
+                    Ok((consumed as u16).wrapping_sub(previous_consumer))
+                );
+                proptest::prop_assert_eq!(u64::from(ring.in_flight()), produced - consumed);
+                proptest::prop_assert_eq!(u64::from(ring.free()), 256 - (produced - consumed));
+                proptest::prop_assert_eq!(ring.producer(), produced as u16);
+            }
+        }
+    }
 }
