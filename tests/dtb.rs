@@ -15,8 +15,9 @@ const RPI4_DEBIAN: &[u8] = include_bytes!("fixtures/rpi4b-debian-6.1.0-50.dtb");
 const RPI4_FIRMWARE: &[u8] = include_bytes!("fixtures/rpi4b-firmware-patched.dtb");
 const RPI4_GENET_DISABLED: &[u8] = include_bytes!("fixtures/rpi4b-genet-disabled.dtb");
 const RPI4_QEMU: &[u8] = include_bytes!("fixtures/rpi4b-qemu-raspi4b.dtb");
+const EDGE_CASES: &[u8] = include_bytes!("fixtures/edge-cases.dtb");
 
-const ALL_FIXTURES: [(&str, &[u8]); 7] = [
+const ALL_FIXTURES: [(&str, &[u8]); 8] = [
     ("qemu-virt-gicv2", VIRT_GICV2),
     ("qemu-virt-gicv3", VIRT_GICV3),
     ("qemu-virt-pci-bootargs", VIRT_PCI_BOOTARGS),
@@ -24,6 +25,7 @@ const ALL_FIXTURES: [(&str, &[u8]); 7] = [
     ("rpi4b-firmware", RPI4_FIRMWARE),
     ("rpi4b-genet-disabled", RPI4_GENET_DISABLED),
     ("rpi4b-qemu", RPI4_QEMU),
+    ("edge-cases", EDGE_CASES),
 ];
 
 fn tree(blob: &[u8]) -> DeviceTree<'_> {
@@ -47,7 +49,7 @@ const MIB: u64 = 1024 * 1024;
 
 #[test]
 fn every_fixture_parses_with_its_total_size() {
-    let expected_sizes = [7574, 7628, 7623, 27386, 27697, 27390, 27491];
+    let expected_sizes = [7574, 7628, 7623, 27386, 27697, 27390, 27491, 2296];
     for ((name, blob), expected) in ALL_FIXTURES.iter().zip(expected_sizes) {
         let parsed = DeviceTree::from_bytes(blob).unwrap_or_else(|error| panic!("{name}: {error}"));
         assert_eq!(parsed.blob_size(), expected, "{name}");
@@ -170,7 +172,11 @@ fn pl011_uart() {
         interrupt: level(153),
     };
     for (name, blob) in ALL_FIXTURES {
-        let expected = if name.starts_with("qemu") { virt } else { rpi4 };
+        let expected = match name {
+            name if name.starts_with("qemu") => virt,
+            name if name.starts_with("rpi4b") => rpi4,
+            _ => continue, // edge-cases has its own test
+        };
         assert_eq!(tree(blob).pl011_uart(), Some(expected), "{name}");
     }
 }
@@ -337,6 +343,104 @@ fn dma_ranges() {
     assert_eq!(soc.bus_address_of(0x1000), Some(0xC000_1000));
     assert_eq!(soc.bus_address_of(0x3FFF_FFFF), Some(0xFFFF_FFFF));
     assert_eq!(soc.bus_address_of(0x4000_0000), None);
+}
+
+// ---- edge cases (tests/fixtures/edge-cases.dts) ----------------------------------------------
+
+#[test]
+fn edge_cases_whole_tree() {
+    let parsed = tree(EDGE_CASES);
+    assert_eq!(parsed.root_compatible(), Some("bareserve,edge-cases"));
+    assert_eq!(parsed.bootargs(), Some("port=8080"));
+    assert_eq!(parsed.psci_method(), Some(PsciMethod::Smc));
+    // Two entries with 2-cell sizes; the disabled memory node is skipped.
+    assert_eq!(
+        parsed.memory_regions(),
+        vec![
+            range(0x8000_0000, 0x4000_0000),
+            range(0x8_0000_0000, 0x1_0000_0000)
+        ]
+    );
+    // /memreserve/, then the reserved-memory child whose status is the legacy "ok".
+    assert_eq!(
+        parsed.reserved_regions(),
+        vec![range(0x8000_0000, 0x1_0000), range(0x9000_0000, 0x20_0000)]
+    );
+    assert_eq!(parsed.pci_host(), None);
+    assert_eq!(parsed.model(), None);
+}
+
+#[test]
+fn edge_cases_gic_v3_with_two_redistributor_regions_and_a_legacy_phandle() {
+    let parsed = tree(EDGE_CASES);
+    assert_eq!(
+        parsed.gic(),
+        Some(GicDescription::V3 {
+            distributor: range(0x100_0000, 0x1_0000),
+            redistributor_regions: vec![range(0x110_0000, 0x10_0000), range(0x130_0000, 0x10_0000)],
+        })
+    );
+    // Five timer interrupts: the first four are used. The root's interrupt-parent names the GIC
+    // by its `linux,phandle`.
+    assert_eq!(
+        parsed.timer_interrupts(),
+        Some(TimerInterrupts {
+            secure_physical_intid: 29,
+            non_secure_physical_intid: 30,
+            virtual_intid: 27,
+            hypervisor_physical_intid: 26,
+        })
+    );
+}
+
+#[test]
+fn edge_cases_two_level_ranges_and_stdout_path() {
+    let parsed = tree(EDGE_CASES);
+    // stdout-path (with options) names uart@3000, the third PL011; uart@1000 is disabled.
+    // 0x3000 → inner ranges (0x1000 → 0x10_0000) → 0x10_2000 → outer ranges (0 → 0x40_0000_0000).
+    // Its interrupt `<2 7 4>` is a GICv3.1 extended SPI, INTID 4096 + 7, through the
+    // interrupt-parent inherited from the root.
+    assert_eq!(
+        parsed.pl011_uart(),
+        Some(MmioDevice {
+            base: 0x40_0010_2000,
+            size: 0x1000,
+            interrupt: Some(Interrupt {
+                intid: 4103,
+                trigger: Trigger::Level
+            }),
+        })
+    );
+    // rtc@20000 lies outside the inner bus's ranges: untranslatable, so not reported.
+    assert_eq!(parsed.pl031_rtc(), None);
+    // The virtio node under a bus without `ranges` is not memory-mapped; the other one's
+    // interrupt goes to a controller that is not a GIC.
+    assert_eq!(
+        parsed.virtio_mmio_devices(),
+        vec![MmioDevice {
+            base: 0xA00_0000,
+            size: 0x200,
+            interrupt: None
+        }]
+    );
+    // The bus with dma-ranges is not a child of the root: not supported, so None.
+    assert_eq!(parsed.dma_ranges("arm,pl011"), None);
+}
+
+#[test]
+fn edge_cases_genet_with_interrupts_extended_and_unusable_macs() {
+    // mac-address is multicast and local-mac-address all-zero: neither is used.
+    assert_eq!(
+        tree(EDGE_CASES).genet(),
+        GenetPresence::Present(GenetDescription {
+            base: 0x500_0000,
+            size: 0x1_0000,
+            intids: [33, 34],
+            mac: None,
+            phy_address: None,
+            phy_mode: None,
+        })
+    );
 }
 
 // ---- malformed blobs ----------------------------------------------------------------------
