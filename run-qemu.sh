@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Builds the bareserve kernel and boots it in QEMU, serving the site on the host at
+# http://127.0.0.1:$PORT/ through QEMU's user-mode networking.
+#
+#   ./run-qemu.sh [-- EXTRA_QEMU_ARGUMENTS...]
+#
+# Environment:
+#   BOARD     virt (default) or rpi4 (QEMU raspi4b; needs QEMU >= 9)
+#   PORT      host port forwarded to the guest's port 80 (default 8080)
+#   NIC       virtio-net transport on virt: mmio (default) or pci
+#   GIC       GIC version on virt: 2 (default) or 3
+#   SITE      directory to serve instead of disk/ (packed into the image at build time)
+#   MEM       guest RAM (default 128M on virt; raspi4b always has 2G)
+#   BOOTARGS  kernel command line (default: empty; see README "Boot arguments")
+#   QEMU      the emulator binary (default qemu-system-aarch64)
+#   DTB       raspi4b only: the Pi 4 device tree (default: fetched from Debian's kernel package)
+#   NO_BUILD  set to 1 to boot the existing image without building
+#
+# Quit QEMU with Ctrl-A X.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+BOARD=${BOARD:-virt}
+PORT=${PORT:-8080}
+NIC=${NIC:-mmio}
+GIC=${GIC:-2}
+MEM=${MEM:-128M}
+BOOTARGS=${BOOTARGS:-}
+QEMU=${QEMU:-qemu-system-aarch64}
+extra_arguments=()
+if [ "${1:-}" = "--" ]; then
+    shift
+    extra_arguments=("$@")
+elif [ $# -gt 0 ]; then
+    echo "run-qemu.sh: unexpected argument '$1' (extra QEMU arguments go after --)" >&2
+    exit 2
+fi
+
+say() { printf 'run-qemu.sh: %s\n' "$*" >&2; }
+
+# --- What we need: Rust (rustup installs the pinned toolchain and target from
+# rust-toolchain.toml by itself) and QEMU.
+if ! command -v cargo >/dev/null 2>&1; then
+    say "cargo is missing: install Rust with rustup (https://rustup.rs), then run this again."
+    exit 1
+fi
+if ! command -v "$QEMU" >/dev/null 2>&1; then
+    if [ "$QEMU" = qemu-system-aarch64 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing QEMU (Debian package qemu-system-arm)..."
+        tools/install-qemu.sh
+    else
+        say "$QEMU is missing. On Debian/Ubuntu: sudo tools/install-qemu.sh (or apt-get install qemu-system-arm)."
+        exit 1
+    fi
+fi
+
+case "$BOARD" in
+    virt)
+        image=target/kernel-virt.img
+        [ "${NO_BUILD:-0}" = 1 ] || cargo kernel --board virt
+        case "$NIC" in
+            mmio) nic_device=(-device virtio-net-device,netdev=net0 -global virtio-mmio.force-legacy=false) ;;
+            pci) nic_device=(-device virtio-net-pci,netdev=net0,romfile=) ;;
+            *) say "NIC must be mmio or pci, not '$NIC'"; exit 2 ;;
+        esac
+        command=("$QEMU" -M "virt,gic-version=$GIC" -cpu cortex-a72 -smp 1 -m "$MEM" -nographic
+            -kernel "$image" -append "$BOOTARGS"
+            -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$PORT-:80" "${nic_device[@]}")
+        ;;
+    rpi4)
+        image=target/kernel8.img
+        [ "${NO_BUILD:-0}" = 1 ] || cargo kernel --board rpi4
+        dtb=${DTB:-$(tools/sdcard/build.sh --print-dtb-path)}
+        network=()
+        # Stock QEMU's raspi4b has no Ethernet; a QEMU built with the GENET model accepts -nic.
+        if "$QEMU" -M raspi4b -device help 2>/dev/null | grep -q bcm2838-genet \
+            || strings "$(command -v "$QEMU")" 2>/dev/null | grep -q bcm2838-genet; then
+            network=(-nic "user,hostfwd=tcp:127.0.0.1:$PORT-:80")
+        else
+            say "$QEMU has no GENET model: the Pi build will boot without a network (see README)."
+        fi
+        command=("$QEMU" -M raspi4b -kernel "$image" -dtb "$dtb" -append "$BOOTARGS"
+            -nographic "${network[@]}")
+        ;;
+    *) say "BOARD must be virt or rpi4, not '$BOARD'"; exit 2 ;;
+esac
+
+command+=("${extra_arguments[@]}")
+say "open http://127.0.0.1:$PORT/ once the console says 'listening' (Ctrl-A X quits QEMU)"
+printf 'run-qemu.sh: %q ' "${command[@]}" >&2
+printf '\n' >&2
+exec "${command[@]}"

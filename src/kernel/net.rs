@@ -1,0 +1,239 @@
+//! Network devices: probing virtio-net (virtio-mmio or PCIe) and the interface the main loop
+//! needs from any NIC.
+
+use core::ptr::NonNull;
+
+use bareserve::dtb::DeviceTree;
+use smoltcp::phy;
+use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
+use virtio_drivers::transport::pci::PciTransport;
+use virtio_drivers::transport::pci::bus::{
+    BarInfo, Cam, Command, ConfigurationAccess, DeviceFunction, MemoryBarType, MmioCam, PciRoot,
+};
+use virtio_drivers::transport::{DeviceType, Transport};
+
+use crate::drivers::gic::Gic;
+use crate::drivers::virtio_hal::VirtioHal;
+use crate::drivers::virtio_net::VirtioNic;
+
+/// What the main loop needs from a network card besides `phy::Device`.
+pub trait NetworkCard: phy::Device {
+    /// The card's MAC address.
+    fn mac_address(&self) -> [u8; 6];
+    /// Handles the card's interrupt (acknowledges it at the device).
+    fn acknowledge_interrupt(&mut self);
+    /// Periodic housekeeping (link polling on the Pi); returns the next time it wants to run, in
+    /// microseconds since reset.
+    fn housekeeping(&mut self, _now_us: u64) -> Option<u64> {
+        None
+    }
+    /// One line of counters for the console.
+    fn describe_statistics(&self) -> alloc::string::String;
+}
+
+impl<T: Transport> NetworkCard for VirtioNic<T> {
+    fn mac_address(&self) -> [u8; 6] {
+        VirtioNic::mac_address(self)
+    }
+
+    fn acknowledge_interrupt(&mut self) {
+        VirtioNic::acknowledge_interrupt(self);
+    }
+
+    fn describe_statistics(&self) -> alloc::string::String {
+        let s = self.statistics;
+        alloc::format!(
+            "virtio-net: {} frames received, {} sent, {} receive errors, {} times the transmit queue was full",
+            s.frames_received,
+            s.frames_sent,
+            s.receive_errors,
+            s.transmit_ring_full
+        )
+    }
+}
+
+/// The network card found, with the interrupt it raises.
+pub enum Nic {
+    /// virtio-net on virtio-mmio.
+    VirtioMmio {
+        /// The device.
+        card: VirtioNic<MmioTransport<'static>>,
+        /// Its interrupt (INTID).
+        intid: u32,
+    },
+    /// virtio-net on PCIe.
+    VirtioPci {
+        /// The device.
+        card: VirtioNic<PciTransport>,
+        /// Its interrupt (INTID).
+        intid: u32,
+    },
+}
+
+/// Looks for virtio-net, first on virtio-mmio, then on PCIe, and enables its interrupt.
+pub fn probe_virtio(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic> {
+    for device in device_tree.virtio_mmio_devices() {
+        let Some(header) = NonNull::new(device.base as usize as *mut VirtIOHeader) else {
+            continue;
+        };
+        // SAFETY: the device tree says a virtio-mmio register block of `size` bytes lives at
+        // `base`; it is mapped as device memory (board DEVICE_WINDOWS) and this is its only user.
+        let transport = match unsafe { MmioTransport::new(header, device.size as usize) } {
+            Ok(transport) => transport,
+            Err(_) => continue,
+        };
+        if transport.device_type() != DeviceType::Network {
+            continue;
+        }
+        let Some(interrupt) = device.interrupt else {
+            log::warn!(
+                "virtio-mmio at {:#x}: network device without an interrupt; skipped",
+                device.base
+            );
+            continue;
+        };
+        match VirtioNic::new(transport) {
+            Ok(card) => {
+                log::info!(
+                    "virtio-net on virtio-mmio at {:#x}, INTID {}",
+                    device.base,
+                    interrupt.intid
+                );
+                gic.enable(
+                    interrupt.intid,
+                    interrupt.trigger == bareserve::dtb::Trigger::Edge,
+                );
+                return Some(Nic::VirtioMmio {
+                    card,
+                    intid: interrupt.intid,
+                });
+            }
+            Err(error) => log::error!(
+                "virtio-net at {:#x}: bring-up failed: {:?}",
+                device.base,
+                error.0
+            ),
+        }
+    }
+    probe_virtio_pci(device_tree, gic)
+}
+
+/// Offset of the Interrupt Line register in a type 0 header; Interrupt Pin is the byte after it
+/// (PCI Local Bus 3.0 §6.2.4).
+const INTERRUPT_LINE_OFFSET: u8 = 0x3C;
+
+/// Enumerates bus 0 of the ECAM host bridge, assigns BARs from the 32-bit window, and brings up
+/// the first virtio-net function.
+fn probe_virtio_pci(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic> {
+    let host = device_tree.pci_host()?;
+    let window = host.mmio32_window?;
+    // SAFETY: the ECAM region comes from the device tree's `pci-host-ecam-generic` node, is mapped
+    // as device memory (kernel_init maps it), and nothing else accesses configuration space.
+    let access = unsafe { MmioCam::new(host.ecam.base as usize as *mut u8, Cam::Ecam) };
+    let mut root = PciRoot::new(access);
+    let mut allocator = BarAllocator {
+        next: window.cpu_address,
+        end: window.cpu_address + window.size,
+    };
+    for (function, info) in root.enumerate_bus(0) {
+        if virtio_drivers::transport::pci::virtio_device_type(&info) != Some(DeviceType::Network) {
+            continue;
+        }
+        if let Err(reason) = allocate_bars(&mut root, function, &mut allocator) {
+            log::error!("PCI {function}: cannot assign BARs: {reason}");
+            continue;
+        }
+        root.set_command(function, Command::MEMORY_SPACE | Command::BUS_MASTER);
+        let pin = interrupt_pin(host.ecam.base, function);
+        let Some(intid) = host.interrupt_for(function.device, pin) else {
+            log::error!("PCI {function}: no interrupt-map entry for pin {pin}");
+            continue;
+        };
+        let transport = match PciTransport::new::<VirtioHal, _>(&mut root, function) {
+            Ok(transport) => transport,
+            Err(error) => {
+                log::error!("PCI {function}: not a usable virtio device: {error:?}");
+                continue;
+            }
+        };
+        match VirtioNic::new(transport) {
+            Ok(card) => {
+                log::info!("virtio-net on PCIe {function}, INTID {}", intid.intid);
+                gic.enable(intid.intid, intid.trigger == bareserve::dtb::Trigger::Edge);
+                return Some(Nic::VirtioPci {
+                    card,
+                    intid: intid.intid,
+                });
+            }
+            Err(error) => log::error!(
+                "virtio-net on PCIe {function}: bring-up failed: {:?}",
+                error.0
+            ),
+        }
+    }
+    None
+}
+
+/// The function's Interrupt Pin (1 = INTA … 4 = INTD, 0 = none), read from its ECAM header.
+fn interrupt_pin(ecam_base: u64, function: DeviceFunction) -> u8 {
+    // PCIe Base 4.0 §7.2.2: ECAM offset = bus << 20 | device << 15 | function << 12 | register.
+    let offset = u64::from(function.bus) << 20
+        | u64::from(function.device) << 15
+        | u64::from(function.function) << 12
+        | u64::from(INTERRUPT_LINE_OFFSET);
+    let register = (ecam_base + offset) as usize as *const u32;
+    // SAFETY: the address lies in the ECAM region of a function `enumerate_bus` just found
+    // present; configuration reads have no side effects, and the region is mapped as device memory.
+    let value = unsafe { register.read_volatile() };
+    (value >> 8) as u8
+}
+
+/// Hands out naturally aligned addresses from the host bridge's 32-bit memory window.
+struct BarAllocator {
+    next: u64,
+    end: u64,
+}
+
+impl BarAllocator {
+    fn allocate(&mut self, size: u64) -> Option<u64> {
+        let size = size.max(16).checked_next_power_of_two()?;
+        let start = self.next.checked_add(size - 1)? & !(size - 1);
+        let end = start.checked_add(size)?;
+        if end > self.end {
+            return None;
+        }
+        self.next = end;
+        Some(start)
+    }
+}
+
+fn allocate_bars<C: ConfigurationAccess>(
+    root: &mut PciRoot<C>,
+    function: DeviceFunction,
+    allocator: &mut BarAllocator,
+) -> Result<(), &'static str> {
+    let bars = root.bars(function).map_err(|_| "reading the BARs failed")?;
+    for (index, bar) in bars.into_iter().enumerate() {
+        let Some(BarInfo::Memory {
+            address_type, size, ..
+        }) = bar
+        else {
+            continue;
+        };
+        if size == 0 {
+            continue;
+        }
+        let address = allocator
+            .allocate(size)
+            .ok_or("the 32-bit memory window is full")?;
+        match address_type {
+            MemoryBarType::Width32 | MemoryBarType::Below1MiB => root.set_bar_32(
+                function,
+                index as u8,
+                u32::try_from(address).map_err(|_| "BAR above 4 GiB")?,
+            ),
+            MemoryBarType::Width64 => root.set_bar_64(function, index as u8, address),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! The main loop: poll the network stack, sleep in `wfi` until the next deadline or interrupt,
+//! dispatch interrupts, repeat. Also the console's key commands.
+
+use alloc::string::String;
+
+use bareserve::config::Config;
+use bareserve::server::{HttpServer, Ipv4Setup, ServerConfig, StaticIpv4, StaticIpv6};
+use bareserve::site::Site;
+use smoltcp::time::Instant;
+use smoltcp::wire::EthernetAddress;
+
+use crate::arch::{self, timer};
+use crate::console;
+use crate::drivers::gic::Gic;
+use crate::heap;
+use crate::net::{NetworkCard, Nic};
+
+/// Longest sleep without a deadline: the loop wakes at least this often anyway, which bounds the
+/// damage of a missed interrupt.
+const MAX_SLEEP_US: u64 = 1_000_000;
+
+/// INTIDs the loop handles itself.
+pub struct Interrupts {
+    /// The EL1 physical timer.
+    pub timer: u32,
+    /// The console UART, if its interrupt is known.
+    pub console: Option<u32>,
+}
+
+/// Everything the loop owns besides the network card.
+pub struct Context {
+    /// Settings from bootargs.
+    pub config: Config,
+    /// The site to serve.
+    pub site: Site,
+    /// The interrupt controller.
+    pub gic: Gic,
+    /// INTIDs of the timer and console.
+    pub interrupts: Interrupts,
+    /// When `kernel_init` started, in microseconds since reset.
+    pub boot_start_us: u64,
+}
+
+/// Serves the site on `nic` forever.
+pub fn run(context: Context, nic: Nic) -> ! {
+    match nic {
+        Nic::VirtioMmio { card, intid } => serve(context, card, &[intid]),
+        Nic::VirtioPci { card, intid } => serve(context, card, &[intid]),
+    }
+}
+
+/// Without a network card: keep the console alive.
+pub fn run_without_network(mut context: Context) -> ! {
+    loop {
+        timer::set_deadline_us(timer::now_us().saturating_add(MAX_SLEEP_US));
+        arch::wait_for_interrupt();
+        while let Some(intid) = context.gic.acknowledge() {
+            if intid == context.interrupts.timer {
+                timer::acknowledge();
+            } else if Some(intid) == context.interrupts.console {
+                handle_console_input(None, "no network card");
+            }
+            context.gic.end(intid);
+        }
+    }
+}
+
+fn server_config(config: &Config, mac: [u8; 6]) -> ServerConfig {
+    let mut server = ServerConfig::new(EthernetAddress(mac));
+    server.random_seed = timer::ticks();
+    server.http_port = config.port;
+    server.ipv4 = match config.ipv4 {
+        Some(address) => Ipv4Setup::Static(StaticIpv4 {
+            address,
+            gateway: config.gateway,
+        }),
+        None => Ipv4Setup::Dhcp {
+            fallback: Some(StaticIpv4 {
+                address: config.fallback_ip,
+                gateway: config.fallback_gateway,
+            }),
+            fallback_after_ms: config.dhcp_timeout_ms,
+        },
+    };
+    server.ipv6 = config.ipv6.map(|address| StaticIpv6 {
+        address,
+        gateway: config.ipv6_gateway,
+    });
+    server.max_connections = config.max_connections;
+    server.access_log = config.access_log;
+    server.timeouts.request_head_ms = config.header_timeout_ms;
+    server.timeouts.keep_alive_idle_ms = config.keepalive_timeout_ms;
+    server.timeouts.send_stall_ms = config.send_timeout_ms;
+    server.response.cache_control = config.cache_control.clone();
+    server
+}
+
+fn serve<C: NetworkCard>(mut context: Context, mut card: C, card_intids: &[u32]) -> ! {
+    let mac = card.mac_address();
+    let server_config = server_config(&context.config, mac);
+    let port = server_config.http_port;
+    let site = core::mem::take(&mut context.site);
+    let mut server = HttpServer::new(server_config, site, &mut card, now());
+    let ready_us = timer::now_us();
+    log::info!(
+        "listening on port {port}: ready {} us after reset ({} us in the kernel)",
+        ready_us,
+        ready_us.saturating_sub(context.boot_start_us)
+    );
+    let mut announced_address = None;
+    loop {
+        let now_us = timer::now_us();
+        let delay = server.poll(Instant::from_micros(now_us as i64), &mut card);
+        let address = server.ipv4_address();
+        if address != announced_address {
+            if let Some(address) = address {
+                log::info!(
+                    "serving http://{address}:{port}/ ({:?})",
+                    server.ipv4_source()
+                );
+            }
+            announced_address = address;
+        }
+        let mut wake_us = now_us
+            .saturating_add(delay.map_or(MAX_SLEEP_US, |d| d.total_micros().min(MAX_SLEEP_US)));
+        if let Some(housekeeping_us) = card.housekeeping(now_us) {
+            wake_us = wake_us.min(housekeeping_us);
+        }
+        if wake_us > timer::now_us() {
+            timer::set_deadline_us(wake_us);
+            arch::wait_for_interrupt();
+        }
+        while let Some(intid) = context.gic.acknowledge() {
+            if intid == context.interrupts.timer {
+                timer::acknowledge();
+            } else if card_intids.contains(&intid) {
+                card.acknowledge_interrupt();
+            } else if Some(intid) == context.interrupts.console {
+                let summary = server_summary(&server, &card);
+                handle_console_input(Some(&summary), "");
+            } else {
+                log::warn!("unexpected interrupt {intid}");
+            }
+            context.gic.end(intid);
+        }
+    }
+}
+
+fn now() -> Instant {
+    Instant::from_micros(timer::now_us() as i64)
+}
+
+fn server_summary<C: NetworkCard>(server: &HttpServer, card: &C) -> String {
+    let statistics = server.statistics();
+    alloc::format!(
+        "addresses {:?}\nconnections open {}, sockets {}\n{:?}\n{}\n",
+        server.ip_addresses(),
+        server.connection_count(),
+        server.socket_count(),
+        statistics,
+        card.describe_statistics()
+    )
+}
+
+/// Reads every typed byte and runs the one-key commands.
+fn handle_console_input(summary: Option<&str>, no_network_note: &str) {
+    while let Some(byte) = console::read_byte() {
+        match byte {
+            b'h' | b'?' => console::print(format_args!(
+                "console commands: h help, m memory (heap use and high-water mark), s server statistics\n"
+            )),
+            b'm' => {
+                let usage = heap::usage();
+                console::print(format_args!(
+                    "heap: {} of {} KiB in use, high-water mark {} KiB\n",
+                    usage.used_bytes / 1024,
+                    usage.size_bytes / 1024,
+                    usage.high_water_bytes / 1024
+                ));
+            }
+            b's' => match summary {
+                Some(summary) => console::print(format_args!("{summary}")),
+                None => console::print(format_args!("{no_network_note}\n")),
+            },
+            b'\r' | b'\n' | b' ' => {}
+            other => console::print(format_args!(
+                "unknown key {:?}; h for help\n",
+                other as char
+            )),
+        }
+    }
+    console::acknowledge_input();
+}
