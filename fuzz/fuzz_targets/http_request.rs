@@ -52,11 +52,17 @@ fn check(response: &Response, method: Option<Method>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let settings = ResponseSettings { server_name: "bareserve", cache_control: None };
+    let settings = ResponseSettings {
+        server_name: "bareserve",
+        cache_control: None,
+    };
     match parse_request(data, &Limits::default()) {
         ParseOutcome::Complete { request, head_len } => {
             assert!(head_len <= data.len());
-            check(&respond(&request, site(), Some(1_700_000_000), &settings), Some(request.method));
+            check(
+                &respond(&request, site(), Some(1_700_000_000), &settings),
+                Some(request.method),
+            );
         }
         ParseOutcome::Partial => {}
         ParseOutcome::Error(error) => {
