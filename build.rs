@@ -9,7 +9,7 @@ fn main() {
 }
 
 /// Tells the linker where the kernel is loaded on the chosen board (linker.ld reads
-/// `KERNEL_LOAD_ADDRESS`): RAM base + the Image header's text_offset of 0x80000. QEMU virt's RAM
+/// `BOARD_LOAD_ADDRESS`): RAM base + the Image header's text_offset of 0x80000. QEMU virt's RAM
 /// starts at 0x4000_0000; the Raspberry Pi 4's at 0 (rpi4.md §1.4–§1.6).
 fn link_kernel() {
     println!("cargo::rerun-if-changed=linker.ld");
@@ -18,7 +18,7 @@ fn link_kernel() {
     } else {
         "0x40080000"
     };
-    println!("cargo::rustc-link-arg-bins=--defsym=KERNEL_LOAD_ADDRESS={load_address}");
+    println!("cargo::rustc-link-arg-bins=--defsym=BOARD_LOAD_ADDRESS={load_address}");
 }
 
 /// Packs the site directory into `$OUT_DIR/site.tar` (format: see the `sitepack` crate) and tells

@@ -441,11 +441,14 @@ impl HttpServer {
                     lease.address, lease.router, dns, lease.server.address
                 );
             }
-            Some(dhcpv4::Event::Deconfigured) => {
+            // smoltcp also reports Deconfigured when the client starts; only a lease that was in
+            // use is withdrawn (a fallback or static address stays).
+            Some(dhcpv4::Event::Deconfigured) if self.ipv4_source == Ipv4Source::Dhcp => {
                 withdraw_ipv4(&mut self.interface);
                 self.ipv4_source = Ipv4Source::Unconfigured { since_us: now_us };
                 warn!("net: DHCP lease lost; IPv4 address withdrawn");
             }
+            Some(dhcpv4::Event::Deconfigured) => {}
         }
     }
 

@@ -177,7 +177,19 @@ pub unsafe extern "C" fn kernel_init(device_tree_address: usize) -> ! {
         uart_intid
     );
 
-    run_test_hook(&config);
+    run_test_hook(&config, &mut gic, timer_intid);
+
+    // A real-time clock gives responses a Date; the Pi 4 has none (RFC 9110 §6.6.1: then omit it).
+    let unix_time_at_boot_s = device_tree.pl031_rtc().map(|rtc| {
+        // SAFETY: the device tree names a PL031 here, inside the device windows mapped as device
+        // memory; reading its data register has no side effects.
+        let seconds = unsafe { drivers::pl031::read_unix_seconds(rtc.base as usize) };
+        u64::from(seconds).saturating_sub(timer::now_us() / 1_000_000)
+    });
+    match unix_time_at_boot_s {
+        Some(seconds) => log::info!("real-time clock: Unix time {} at reset", seconds),
+        None => log::info!("no real-time clock: responses carry no Date"),
+    }
 
     let site = match Site::from_archive(SITE_ARCHIVE) {
         Ok(site) => {
@@ -194,7 +206,7 @@ pub unsafe extern "C" fn kernel_init(device_tree_address: usize) -> ! {
         }
     };
 
-    let nic = board::probe_network(&device_tree, &mut gic);
+    let nic = net::probe(&device_tree, &mut gic);
     let interrupts = serve::Interrupts {
         timer: timer_intid,
         console: uart_intid,
@@ -205,6 +217,7 @@ pub unsafe extern "C" fn kernel_init(device_tree_address: usize) -> ! {
         gic,
         interrupts,
         boot_start_us,
+        unix_time_at_boot_s,
     };
     match nic {
         Some(nic) => serve::run(context, nic),
@@ -275,7 +288,7 @@ fn choose_heap(
         }
         for (start, end) in pieces {
             let start = start.next_multiple_of(PAGE);
-            let end = end & !(PAGE - 1);
+            let end = board::HEAP_END_LIMIT.map_or(end, |limit| end.min(limit)) & !(PAGE - 1);
             if end > start
                 && best.is_none_or(|(best_start, best_end)| end - start > best_end - best_start)
             {
@@ -298,8 +311,8 @@ fn early_fail(arguments: core::fmt::Arguments<'_>) -> ! {
     arch::psci::park()
 }
 
-/// Deliberate failures for the QEMU tests (`test=fault`, `test=panic`).
-fn run_test_hook(config: &Config) {
+/// Deliberate failures and checks for the QEMU tests (`test=fault`, `test=panic`, `test=timer`).
+fn run_test_hook(config: &Config, gic: &mut Gic, timer_intid: u32) {
     match config.test_hook {
         Some(config::TestHook::Fault) => {
             log::warn!("test=fault: reading an unmapped address on purpose");
@@ -310,6 +323,36 @@ fn run_test_hook(config: &Config) {
             log::error!("the read of an unmapped address returned {value:#x}");
         }
         Some(config::TestHook::Panic) => panic!("test=panic: deliberate panic"),
-        _ => {}
+        Some(config::TestHook::Timer) => timer_test(gic, timer_intid),
+        None => {}
     }
+}
+
+/// `test=timer`: ten timer interrupts 100 ms apart, each awaited in `wfi`; shows the clock
+/// advancing and the CPU asleep in between (each tick should take one wake-up).
+fn timer_test(gic: &mut Gic, timer_intid: u32) {
+    const TICKS: u32 = 10;
+    const INTERVAL_US: u64 = 100_000;
+    let start_us = timer::now_us();
+    let mut wake_ups = 0u32;
+    for tick in 1..=TICKS {
+        timer::set_deadline_us(start_us + u64::from(tick) * INTERVAL_US);
+        let mut fired = false;
+        while !fired {
+            arch::wait_for_interrupt();
+            wake_ups += 1;
+            while let Some(intid) = gic.acknowledge() {
+                if intid == timer_intid {
+                    timer::acknowledge();
+                    fired = true;
+                }
+                gic.end(intid);
+            }
+        }
+        log::info!("timer test: tick {tick} at {} us", timer::now_us());
+    }
+    log::info!(
+        "timer test: {TICKS} ticks in {} us, {wake_ups} wake-ups",
+        timer::now_us() - start_us
+    );
 }

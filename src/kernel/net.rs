@@ -3,7 +3,7 @@
 
 use core::ptr::NonNull;
 
-use bareserve::dtb::DeviceTree;
+use bareserve::dtb::{DeviceTree, GenetPresence};
 use smoltcp::phy;
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::pci::PciTransport;
@@ -68,10 +68,50 @@ pub enum Nic {
         /// Its interrupt (INTID).
         intid: u32,
     },
+    /// The Raspberry Pi 4's GENET.
+    Genet {
+        /// The device.
+        card: crate::drivers::genet::GenetCard,
+        /// Its interrupts (INTIDs).
+        intids: [u32; 2],
+    },
 }
 
-/// Looks for virtio-net, first on virtio-mmio, then on PCIe, and enables its interrupt.
-pub fn probe_virtio(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic> {
+/// Finds the network card the device tree describes — virtio-net on virtio-mmio, on PCIe, or the
+/// Pi 4's GENET — brings it up and enables its interrupt. Says on the console why when there is
+/// none.
+pub fn probe(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic> {
+    if let Some(nic) = probe_virtio_mmio(device_tree, gic) {
+        return Some(nic);
+    }
+    if let Some(nic) = probe_virtio_pci(device_tree, gic) {
+        return Some(nic);
+    }
+    match device_tree.genet() {
+        GenetPresence::Present(description) => crate::drivers::genet::probe(&description, gic),
+        GenetPresence::Absent => {
+            log::warn!(
+                "no network card: no virtio-net, and GENET is absent from the device tree (stock QEMU raspi4b removes it)"
+            );
+            None
+        }
+        GenetPresence::Disabled { status } => {
+            log::warn!(
+                "no network card: no virtio-net, and GENET is disabled in the device tree (status \"{status}\")"
+            );
+            None
+        }
+        GenetPresence::Malformed => {
+            log::error!(
+                "no network card: no virtio-net, and the device tree's GENET node cannot be decoded"
+            );
+            None
+        }
+    }
+}
+
+/// Looks for virtio-net on virtio-mmio.
+fn probe_virtio_mmio(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic> {
     for device in device_tree.virtio_mmio_devices() {
         let Some(header) = NonNull::new(device.base as usize as *mut VirtIOHeader) else {
             continue;
@@ -115,7 +155,7 @@ pub fn probe_virtio(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic> 
             ),
         }
     }
-    probe_virtio_pci(device_tree, gic)
+    None
 }
 
 /// Offset of the Interrupt Line register in a type 0 header; Interrupt Pin is the byte after it

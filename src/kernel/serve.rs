@@ -39,6 +39,8 @@ pub struct Context {
     pub interrupts: Interrupts,
     /// When `kernel_init` started, in microseconds since reset.
     pub boot_start_us: u64,
+    /// Unix time at reset (clock zero), from the RTC, if the board has one.
+    pub unix_time_at_boot_s: Option<u64>,
 }
 
 /// Serves the site on `nic` forever.
@@ -46,6 +48,7 @@ pub fn run(context: Context, nic: Nic) -> ! {
     match nic {
         Nic::VirtioMmio { card, intid } => serve(context, card, &[intid]),
         Nic::VirtioPci { card, intid } => serve(context, card, &[intid]),
+        Nic::Genet { card, intids } => serve(context, card, &intids),
     }
 }
 
@@ -66,7 +69,7 @@ pub fn run_without_network(mut context: Context) -> ! {
 }
 
 fn server_config(config: &Config, mac: [u8; 6]) -> ServerConfig {
-    let mut server = ServerConfig::new(EthernetAddress(mac));
+    let mut server = ServerConfig::new(EthernetAddress(config.mac.unwrap_or(mac)));
     server.random_seed = timer::ticks();
     server.http_port = config.port;
     server.ipv4 = match config.ipv4 {
@@ -97,7 +100,8 @@ fn server_config(config: &Config, mac: [u8; 6]) -> ServerConfig {
 
 fn serve<C: NetworkCard>(mut context: Context, mut card: C, card_intids: &[u32]) -> ! {
     let mac = card.mac_address();
-    let server_config = server_config(&context.config, mac);
+    let mut server_config = server_config(&context.config, mac);
+    server_config.unix_time_at_clock_zero_s = context.unix_time_at_boot_s;
     let port = server_config.http_port;
     let site = core::mem::take(&mut context.site);
     let mut server = HttpServer::new(server_config, site, &mut card, now());

@@ -16,8 +16,6 @@ pub fn line_bytes() -> usize {
 /// The cache operation applied to each line.
 #[derive(Clone, Copy)]
 enum Operation {
-    /// DC CVAC: write dirty lines back to the point of coherency (before a device reads).
-    Clean,
     /// DC IVAC: discard lines (after a device wrote, before the CPU reads).
     Invalidate,
     /// DC CIVAC: write back and discard.
@@ -37,10 +35,6 @@ fn for_each_line(start: usize, length: usize, operation: Operation) {
         // buffers the device owns, whose lines hold no CPU data (buffers are cache-line aligned
         // and sized; rpi4.md §7).
         match operation {
-            // SAFETY: see above; a clean writes back and loses nothing.
-            Operation::Clean => unsafe {
-                asm!("dc cvac, {0}", in(reg) address, options(nostack, preserves_flags))
-            },
             // SAFETY: see above; the line belongs to a device-owned buffer.
             Operation::Invalidate => unsafe {
                 asm!("dc ivac, {0}", in(reg) address, options(nostack, preserves_flags))
@@ -54,11 +48,6 @@ fn for_each_line(start: usize, length: usize, operation: Operation) {
     }
     // SAFETY: a barrier only orders memory accesses.
     unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
-}
-
-/// Writes `[start, start + length)` back to memory so a device reads what the CPU wrote.
-pub fn clean(start: usize, length: usize) {
-    for_each_line(start, length, Operation::Clean);
 }
 
 /// Discards cached copies of `[start, start + length)` so the CPU reads what a device wrote.

@@ -1,10 +1,6 @@
 //! AArch64: boot, exception vectors, MMU, generic timer, PSCI, cache maintenance.
 
 pub mod boot;
-#[cfg_attr(
-    not(feature = "board-rpi4"),
-    expect(dead_code, reason = "only the Pi's GENET does non-coherent DMA")
-)]
 pub mod cache;
 pub mod exceptions;
 pub mod mmu;

@@ -43,10 +43,6 @@ pub fn acknowledge() {
 }
 
 /// Busy-waits `duration_us` microseconds (device bring-up delays only).
-#[cfg_attr(
-    not(feature = "board-rpi4"),
-    expect(dead_code, reason = "only the Pi's GENET bring-up waits")
-)]
 pub fn delay_us(duration_us: u64) {
     let end = now_us().saturating_add(duration_us);
     while now_us() < end {

@@ -1,7 +1,7 @@
 //! The board the kernel is built for: one Cargo feature picks it, and this is the only place that
 //! looks at the feature. Each board module exports the same names: its facts as constants (what
 //! the device tree does not say, or a fallback and cross-check for what it does), console
-//! preparation, reset, and network bring-up.
+//! preparation, reset and halt. Which devices exist is the device tree's business (`net::probe`).
 
 #[cfg(all(feature = "board-qemu-virt", feature = "board-rpi4"))]
 compile_error!(

@@ -1,11 +1,6 @@
 //! QEMU's `virt` machine (QEMU `hw/arm/virt.c`): RAM from 0x4000_0000, the device tree at the
 //! start of RAM, PSCI through HVC or SMC, virtio-net on virtio-mmio or PCIe.
 
-use bareserve::dtb::DeviceTree;
-
-use crate::drivers::gic::Gic;
-use crate::net::Nic;
-
 /// Name shown in the banner.
 pub const NAME: &str = "QEMU virt";
 /// The device tree's root `compatible` for this board.
@@ -14,6 +9,8 @@ pub const COMPATIBLE: &str = "linux,dummy-virt";
 pub const UART_FALLBACK_BASE: u64 = 0x0900_0000;
 /// PL011 reference clock: QEMU virt's `apb-pclk` fixed clock (24 MHz).
 pub const UART_CLOCK_HZ: u32 = 24_000_000;
+/// The heap may use all RAM: virtio devices reach any guest address.
+pub const HEAP_END_LIMIT: Option<u64> = None;
 /// Address ranges holding device registers, mapped as device memory: everything below RAM
 /// (flash, GIC, UART, RTC, virtio-mmio, the PCIe MMIO and I/O windows; `hw/arm/virt.c`
 /// `base_memmap`). The high PCIe ECAM is added from the device tree.
@@ -21,11 +18,6 @@ pub const DEVICE_WINDOWS: &[(u64, u64)] = &[(0, 0x4000_0000)];
 
 /// Nothing to do: QEMU's PL011 needs no pin multiplexing.
 pub fn prepare_console() {}
-
-/// Finds virtio-net on virtio-mmio or PCIe and brings it up.
-pub fn probe_network(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic> {
-    crate::net::probe_virtio(device_tree, gic)
-}
 
 /// Resets the machine through PSCI SYSTEM_RESET (a server must come back by itself).
 pub fn reset() -> ! {

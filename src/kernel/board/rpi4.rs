@@ -1,11 +1,6 @@
 //! Raspberry Pi 4 Model B (BCM2711): facts from `shared/docs/rpi4.md`, which cites the BCM2711
 //! ARM Peripherals datasheet, the mainline device tree, U-Boot and Circle.
 
-use bareserve::dtb::{DeviceTree, GenetPresence};
-
-use crate::drivers::gic::Gic;
-use crate::net::Nic;
-
 /// Name shown in the banner.
 pub const NAME: &str = "Raspberry Pi 4";
 /// The device tree's root `compatible` for this board.
@@ -15,6 +10,9 @@ pub const COMPATIBLE: &str = "raspberrypi,4-model-b";
 pub const UART_FALLBACK_BASE: u64 = 0xFE20_1000;
 /// PL011 reference clock fixed by `init_uart_clock=48000000` in config.txt (rpi4.md §3).
 pub const UART_CLOCK_HZ: u32 = 48_000_000;
+/// The heap (and so every DMA buffer) stays below 1 GiB: the only RAM every bus master can
+/// reach safely (rpi4.md §2, DTB `dma-ranges`).
+pub const HEAP_END_LIMIT: Option<u64> = Some(0x4000_0000);
 /// Device registers: the main peripherals, the BCM2711-only block with GENET and PCIe, and the
 /// ARM-local block with the GIC-400 (rpi4.md §0 and §2, DTB `/soc` and `/scb` ranges).
 pub const DEVICE_WINDOWS: &[(u64, u64)] = &[(0xFC00_0000, 0x1_0000_0000)];
@@ -61,41 +59,21 @@ unsafe fn write_register(address: usize, value: u32) {
 
 /// Routes GPIO14/15 to the PL011 (ALT0) with pull-ups, as the tutorials do without an overlay.
 pub fn prepare_console() {
-    // SAFETY: GPFSEL1 and the pull register belong to the GPIO block, which only this function
-    // touches; the peripheral window is device memory (DEVICE_WINDOWS) or the MMU is off.
-    unsafe {
-        let select = read_register(GPIO_BASE + GPFSEL1_OFFSET);
-        let select =
-            (select & !(0b111 << 12 | 0b111 << 15)) | FUNCTION_ALT0 << 12 | FUNCTION_ALT0 << 15;
-        write_register(GPIO_BASE + GPFSEL1_OFFSET, select);
-    }
-    // SAFETY: as above.
-    unsafe {
-        let pulls = read_register(GPIO_BASE + GPIO_PULL_CONTROL0_OFFSET);
-        let pulls = (pulls & !(0b11 << 28 | 0b11 << 30)) | PULL_UP << 28 | PULL_UP << 30;
-        write_register(GPIO_BASE + GPIO_PULL_CONTROL0_OFFSET, pulls);
-    }
-}
-
-/// Brings up GENET if the device tree says it is there; otherwise says why not.
-pub fn probe_network(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic> {
-    match device_tree.genet() {
-        GenetPresence::Present(description) => crate::drivers::genet::probe(&description, gic),
-        GenetPresence::Absent => {
-            log::warn!(
-                "GENET: absent from the device tree (stock QEMU raspi4b removes it); no network"
-            );
-            None
-        }
-        GenetPresence::Disabled { status } => {
-            log::warn!("GENET: disabled in the device tree (status \"{status}\"); no network");
-            None
-        }
-        GenetPresence::Malformed => {
-            log::error!("GENET: the device tree node cannot be decoded; no network");
-            None
-        }
-    }
+    let select_register = GPIO_BASE + GPFSEL1_OFFSET;
+    let pull_register = GPIO_BASE + GPIO_PULL_CONTROL0_OFFSET;
+    // SAFETY: (and for the three accesses below) GPFSEL1 and the pull register belong to the GPIO
+    // block, which only this function touches; the peripheral window is device memory
+    // (DEVICE_WINDOWS) or the MMU is still off.
+    let select = unsafe { read_register(select_register) };
+    let select =
+        (select & !(0b111 << 12 | 0b111 << 15)) | FUNCTION_ALT0 << 12 | FUNCTION_ALT0 << 15;
+    // SAFETY: see above.
+    unsafe { write_register(select_register, select) };
+    // SAFETY: see above.
+    let pulls = unsafe { read_register(pull_register) };
+    let pulls = (pulls & !(0b11 << 28 | 0b11 << 30)) | PULL_UP << 28 | PULL_UP << 30;
+    // SAFETY: see above.
+    unsafe { write_register(pull_register, pulls) };
 }
 
 /// Resets the board: through PSCI if a stub that provides it was configured (`armstub=`, e.g.
@@ -104,19 +82,14 @@ pub fn reset() -> ! {
     if crate::arch::psci::available() {
         crate::arch::psci::system_reset()
     }
-    // SAFETY: PM_WDOG/PM_RSTC belong to the power-management block, which only this function
-    // uses; it runs last, on the way down.
-    unsafe {
-        write_register(POWER_MANAGEMENT_BASE + PM_WDOG_OFFSET, PM_PASSWORD | 10);
-    }
-    // SAFETY: as above.
-    unsafe {
-        let control = read_register(POWER_MANAGEMENT_BASE + PM_RSTC_OFFSET) & PM_RSTC_WRCFG_CLEAR;
-        write_register(
-            POWER_MANAGEMENT_BASE + PM_RSTC_OFFSET,
-            PM_PASSWORD | control | PM_RSTC_WRCFG_FULL_RESET,
-        );
-    }
+    // SAFETY: (and for the two accesses below) PM_WDOG and PM_RSTC belong to the power-management
+    // block, which only this function uses; it runs last, on the way down.
+    unsafe { write_register(POWER_MANAGEMENT_BASE + PM_WDOG_OFFSET, PM_PASSWORD | 10) };
+    // SAFETY: see above.
+    let control = unsafe { read_register(POWER_MANAGEMENT_BASE + PM_RSTC_OFFSET) };
+    let control = control & PM_RSTC_WRCFG_CLEAR | PM_PASSWORD | PM_RSTC_WRCFG_FULL_RESET;
+    // SAFETY: see above.
+    unsafe { write_register(POWER_MANAGEMENT_BASE + PM_RSTC_OFFSET, control) };
     crate::arch::psci::park()
 }
 

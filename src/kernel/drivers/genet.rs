@@ -1,13 +1,255 @@
-//! GENET v5 glue for the Raspberry Pi 4: volatile register access, the DMA buffer pool with
-//! cache maintenance, and the interrupt, around the portable driver in `bareserve::genet`.
+//! GENET v5 glue for the Raspberry Pi 4: volatile register access, the DMA buffer pools with
+//! cache maintenance, the clock, and the interrupt, around the portable driver in
+//! `bareserve::genet` (whose module documentation states what this file must provide).
+
+use alloc::alloc::{Layout, alloc_zeroed};
+use alloc::string::String;
+use core::ptr::NonNull;
 
 use bareserve::dtb::GenetDescription;
+use bareserve::genet::phy::LinkState;
+use bareserve::genet::{
+    BUFFER_SIZE_BYTES, BUFFERS_PER_POOL, Clock, DMA_ADDRESS_LIMIT, DmaBuffers, Genet, GenetConfig,
+    InterruptStatus, RegisterAccess, read_mac_address,
+};
 
+use crate::arch::{cache, timer};
 use crate::drivers::gic::Gic;
-use crate::net::Nic;
+use crate::net::{NetworkCard, Nic};
 
-/// Brings up GENET as described by the device tree.
-pub fn probe(description: &GenetDescription<'_>, _gic: &mut Gic) -> Option<Nic> {
-    log::error!("GENET at {:#x}: driver not wired yet", description.base);
-    None
+/// Size of the GENET register block (DTB `reg`; rpi4.md §6.1).
+const REGISTER_BLOCK_BYTES: usize = 0x1_0000;
+/// How often the PHY is polled: link interrupts do not fire on the Pi 4 (rpi4.md §6.5).
+const LINK_POLL_INTERVAL_US: u64 = 1_000_000;
+
+/// The GENET register block, accessed with single volatile 32-bit loads and stores.
+pub struct GenetRegisters {
+    base: NonNull<u32>,
+}
+
+impl RegisterAccess for GenetRegisters {
+    fn read32(&mut self, offset: usize) -> u32 {
+        if offset >= REGISTER_BLOCK_BYTES || !offset.is_multiple_of(4) {
+            log::error!("GENET: refused read at offset {offset:#x}");
+            return 0;
+        }
+        let register = self.base.as_ptr().wrapping_byte_add(offset);
+        // SAFETY: `base` is the GENET block from the device tree, mapped Device-nGnRE
+        // (board DEVICE_WINDOWS) and owned by this driver; the offset is aligned and inside it.
+        unsafe { register.read_volatile() }
+    }
+
+    fn write32(&mut self, offset: usize, value: u32) {
+        if offset >= REGISTER_BLOCK_BYTES || !offset.is_multiple_of(4) {
+            log::error!("GENET: refused write at offset {offset:#x}");
+            return;
+        }
+        let register = self.base.as_ptr().wrapping_byte_add(offset);
+        // SAFETY: as in `read32`.
+        unsafe { register.write_volatile(value) }
+    }
+}
+
+/// One pool of [`BUFFERS_PER_POOL`] DMA buffers of [`BUFFER_SIZE_BYTES`] bytes each, allocated
+/// once from the heap (which lies below 1 GiB on this board: `board::HEAP_END_LIMIT`), aligned
+/// to a page so every buffer owns its cache lines, and never freed.
+pub struct DmaPool {
+    base: NonNull<u8>,
+}
+
+impl DmaPool {
+    fn allocate() -> Option<DmaPool> {
+        let layout = Layout::from_size_align(BUFFERS_PER_POOL * BUFFER_SIZE_BYTES, 4096).ok()?;
+        // SAFETY: the layout has a non-zero size.
+        let base = NonNull::new(unsafe { alloc_zeroed(layout) })?;
+        if base.as_ptr() as u64 + layout.size() as u64 > DMA_ADDRESS_LIMIT {
+            log::error!(
+                "GENET: DMA pool at {:#x} is above 1 GiB",
+                base.as_ptr() as usize
+            );
+            return None;
+        }
+        // The CPU wrote zeros through the cache: make memory agree before the MAC sees it.
+        cache::clean_and_invalidate(base.as_ptr() as usize, layout.size());
+        Some(DmaPool { base })
+    }
+
+    fn buffer_start(&self, index: usize) -> usize {
+        self.base.as_ptr() as usize + index.min(BUFFERS_PER_POOL - 1) * BUFFER_SIZE_BYTES
+    }
+}
+
+impl DmaBuffers for DmaPool {
+    fn buffer_address(&self, index: usize) -> u64 {
+        // Identity map, and GENET takes ARM physical addresses (rpi4.md §2: `/scb` has no
+        // dma-ranges).
+        self.buffer_start(index) as u64
+    }
+
+    fn clean_for_device(&mut self, index: usize, length_bytes: usize) {
+        cache::clean_and_invalidate(
+            self.buffer_start(index),
+            length_bytes.min(BUFFER_SIZE_BYTES),
+        );
+    }
+
+    fn invalidate_for_cpu(&mut self, index: usize, length_bytes: usize) {
+        cache::invalidate(
+            self.buffer_start(index),
+            length_bytes.min(BUFFER_SIZE_BYTES),
+        );
+    }
+
+    fn bytes(&self, index: usize) -> &[u8] {
+        // SAFETY: the buffer lies inside the pool allocation (index clamped), which lives forever;
+        // the driver's ring ownership rules keep the MAC from writing it while borrowed.
+        unsafe {
+            core::slice::from_raw_parts(self.buffer_start(index) as *const u8, BUFFER_SIZE_BYTES)
+        }
+    }
+
+    fn bytes_mut(&mut self, index: usize) -> &mut [u8] {
+        // SAFETY: as in `bytes`, and `&mut self` makes the borrow exclusive.
+        unsafe {
+            core::slice::from_raw_parts_mut(self.buffer_start(index) as *mut u8, BUFFER_SIZE_BYTES)
+        }
+    }
+}
+
+/// The generic timer as the driver's clock.
+pub struct GenericTimerClock;
+
+impl Clock for GenericTimerClock {
+    fn now_us(&self) -> u64 {
+        timer::now_us()
+    }
+
+    fn delay_us(&mut self, duration_us: u32) {
+        timer::delay_us(u64::from(duration_us));
+    }
+}
+
+/// GENET as the kernel's network card.
+pub struct GenetCard {
+    driver: Genet<GenetRegisters, DmaPool, GenericTimerClock>,
+    next_link_poll_us: u64,
+}
+
+/// Brings up GENET as described by the device tree, and enables its interrupt.
+pub fn probe(description: &GenetDescription<'_>, gic: &mut Gic) -> Option<Nic> {
+    let Some(base) = NonNull::new(description.base as usize as *mut u32) else {
+        log::error!("GENET: register block at address 0");
+        return None;
+    };
+    let mut registers = GenetRegisters { base };
+    // rpi4.md §8: the DTB's address (the firmware fills it), else what the MAC holds (QEMU
+    // preloads its NIC's address there).
+    let (mac, source) = match description.mac {
+        Some(mac) => (mac, "device tree"),
+        None => (read_mac_address(&mut registers), "MAC registers"),
+    };
+    if mac == [0; 6] || mac[0] & 1 == 1 {
+        log::error!(
+            "GENET: no usable MAC address (device tree has none, registers hold {mac:02x?})"
+        );
+        return None;
+    }
+    let (Some(receive_pool), Some(transmit_pool)) = (DmaPool::allocate(), DmaPool::allocate())
+    else {
+        log::error!("GENET: cannot allocate DMA buffers below 1 GiB");
+        return None;
+    };
+    let mut config = GenetConfig::new(mac);
+    if let Some(address) = description
+        .phy_address
+        .and_then(|address| u8::try_from(address).ok())
+    {
+        config.phy_address = address;
+    }
+    let mut driver = match Genet::new(
+        registers,
+        receive_pool,
+        transmit_pool,
+        GenericTimerClock,
+        config,
+    ) {
+        Ok(driver) => driver,
+        Err(error) => {
+            log::error!(
+                "GENET at {:#x}: bring-up failed: {error:?}",
+                description.base
+            );
+            return None;
+        }
+    };
+    driver.unmask_interrupts(InterruptStatus::RX_DMA_MBDONE | InterruptStatus::TX_DMA_MBDONE);
+    for &intid in &description.intids {
+        gic.enable(intid, false);
+    }
+    log::info!(
+        "GENET v5 at {:#x}, INTIDs {:?}, MAC {:02x?} (from the {source}); waiting for link",
+        description.base,
+        description.intids,
+        mac
+    );
+    Some(Nic::Genet {
+        card: GenetCard {
+            driver,
+            next_link_poll_us: 0,
+        },
+        intids: description.intids,
+    })
+}
+
+impl smoltcp::phy::Device for GenetCard {
+    type RxToken<'a>
+        = <Genet<GenetRegisters, DmaPool, GenericTimerClock> as smoltcp::phy::Device>::RxToken<'a>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = <Genet<GenetRegisters, DmaPool, GenericTimerClock> as smoltcp::phy::Device>::TxToken<'a>
+    where
+        Self: 'a;
+
+    fn receive(
+        &mut self,
+        timestamp: smoltcp::time::Instant,
+    ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        self.driver.receive(timestamp)
+    }
+
+    fn transmit(&mut self, timestamp: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
+        self.driver.transmit(timestamp)
+    }
+
+    fn capabilities(&self) -> smoltcp::phy::DeviceCapabilities {
+        self.driver.capabilities()
+    }
+}
+
+impl NetworkCard for GenetCard {
+    fn mac_address(&self) -> [u8; 6] {
+        self.driver.mac_address()
+    }
+
+    fn acknowledge_interrupt(&mut self) {
+        let _ = self.driver.acknowledge_interrupts();
+    }
+
+    fn housekeeping(&mut self, now_us: u64) -> Option<u64> {
+        if now_us >= self.next_link_poll_us {
+            self.next_link_poll_us = now_us.saturating_add(LINK_POLL_INTERVAL_US);
+            match self.driver.poll_link() {
+                Ok(Some(LinkState::Up(settings))) => log::info!("GENET: link up, {settings:?}"),
+                Ok(Some(LinkState::Down)) => log::warn!("GENET: link down"),
+                Ok(None) => {}
+                Err(error) => log::error!("GENET: link poll failed: {error:?}"),
+            }
+        }
+        Some(self.next_link_poll_us)
+    }
+
+    fn describe_statistics(&self) -> String {
+        alloc::format!("GENET: link {:?}", self.driver.link_state())
+    }
 }
