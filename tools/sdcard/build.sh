@@ -7,6 +7,8 @@
 #       OUTPUT       defaults to target/rpi4-sdcard.img
 #   tools/sdcard/build.sh --print-config-txt    prints the generated config.txt and exits
 #   tools/sdcard/build.sh --print-cmdline-txt   prints the generated cmdline.txt and exits
+#   tools/sdcard/build.sh --print-dtb-path      fetches the Pi 4 device tree (as for the image) and
+#                                               prints its path (run-qemu.sh BOARD=rpi4 uses it)
 #
 # Environment:
 #   BOOTARGS         the single line written to cmdline.txt (default: "log=info")
@@ -52,7 +54,9 @@ print_cmdline_txt() {
     printf '%s\n' "${BOOTARGS:-log=info}"
 }
 
+only_dtb=0
 case "${1:-}" in
+    --print-dtb-path) only_dtb=1 ;;
     --print-config-txt) print_config_txt; exit 0 ;;
     --print-cmdline-txt) print_cmdline_txt; exit 0 ;;
     -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -64,7 +68,7 @@ output_image=${2:-$target_dir/rpi4-sdcard.img}
 log() { printf 'sdcard: %s\n' "$*" >&2; }
 fail() { printf 'sdcard: error: %s\n' "$*" >&2; exit 1; }
 
-[[ -f "$kernel_image" ]] || fail "kernel image not found: $kernel_image (build it first, or pass its path)"
+[[ $only_dtb == 1 || -f "$kernel_image" ]] || fail "kernel image not found: $kernel_image (build it first, or pass its path)"
 for tool in apt-get apt-cache dpkg-deb sfdisk mformat mcopy mdir truncate; do
     command -v "$tool" >/dev/null || fail "missing tool '$tool' (Debian packages: apt, dpkg, fdisk, mtools, coreutils)"
 done
@@ -135,6 +139,18 @@ log "device tree from ${kernel_package}-unsigned"
 
 firmware_deb=$(ls -1 "$cache_dir"/raspi-firmware_*.deb | sort -V | tail -n 1)
 kernel_deb=$(ls -1 "$cache_dir"/"${kernel_package}"-unsigned_*.deb | sort -V | tail -n 1)
+if [[ $only_dtb == 1 ]]; then
+    dtb=$(find "$unpack_dir/kernel" -name bcm2711-rpi-4-b.dtb -print -quit 2>/dev/null || true)
+    if [[ -z "$dtb" ]]; then
+        mkdir -p "$unpack_dir/kernel"
+        dpkg-deb --fsys-tarfile "$kernel_deb" \
+            | tar -x -C "$unpack_dir/kernel" --wildcards '*/broadcom/bcm2711-rpi-4-b.dtb'
+        dtb=$(find "$unpack_dir/kernel" -name bcm2711-rpi-4-b.dtb -print -quit)
+    fi
+    [[ -n "$dtb" && -f "$dtb" ]] || fail "bcm2711-rpi-4-b.dtb missing after unpacking $kernel_deb"
+    printf '%s\n' "$dtb"
+    exit 0
+fi
 rm -rf "$unpack_dir"
 mkdir -p "$unpack_dir/firmware" "$unpack_dir/kernel"
 dpkg-deb -x "$firmware_deb" "$unpack_dir/firmware"

@@ -3,6 +3,8 @@
 //!
 //! `cargo kernel [--board virt|rpi4] [--debug]` builds `target/kernel-virt.img` or
 //! `target/kernel8.img` (the Raspberry Pi firmware's file name) and prints its path and size.
+//! `cargo xtask sdcard` builds `kernel8.img` and then `target/rpi4-sdcard.img` around it
+//! (`tools/sdcard/build.sh`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -11,7 +13,11 @@ fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let result = match arguments.first().map(String::as_str) {
         Some("kernel") => build_kernel(&arguments[1..]),
-        _ => Err("usage: cargo xtask kernel [--board virt|rpi4] [--debug]".to_string()),
+        Some("sdcard") => build_sdcard(&arguments[1..]),
+        _ => Err(
+            "usage: cargo xtask kernel [--board virt|rpi4] [--debug] | cargo xtask sdcard"
+                .to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,6 +94,30 @@ fn build_kernel(arguments: &[String]) -> Result<(), String> {
         .len();
     println!("{} ({} bytes)", image.display(), size);
     Ok(())
+}
+
+/// Builds the Pi kernel, then the SD-card image around it.
+fn build_sdcard(arguments: &[String]) -> Result<(), String> {
+    if let Some(argument) = arguments.first() {
+        return Err(format!(
+            "unknown argument {argument:?} (sdcard takes none; BOOTARGS sets cmdline.txt)"
+        ));
+    }
+    build_kernel(&["--board".to_string(), "rpi4".to_string()])?;
+    let root = workspace_root();
+    let target_directory =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let status = Command::new("bash")
+        .arg(root.join("tools/sdcard/build.sh"))
+        .arg(target_directory.join("kernel8.img"))
+        .arg(target_directory.join("rpi4-sdcard.img"))
+        .status()
+        .map_err(|error| format!("running tools/sdcard/build.sh: {error}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("building the SD-card image failed".to_string())
+    }
 }
 
 fn workspace_root() -> PathBuf {
