@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+# No __pycache__ next to the sources: the suite runs once per invocation anyway.
+sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import framework  # noqa: E402
