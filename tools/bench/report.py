@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Turns tools/bench/run.sh's results.tsv into a table on stdout and, with --out, BENCHMARKS.md.
+
+    report.py --results R/results.tsv --env R/env.txt [--targets targets.tsv]
+              [--out BENCHMARKS.md --plot ratios.png --plot-note TEXT --raw-dir R --root REPO]
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from figures import FIGURES, SERVERS, ratio, read_results  # noqa: E402
+
+
+def read_env(path):
+    """env.txt ("name: value" lines) -> ordered list of pairs."""
+    pairs = []
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            name, sep, value = line.rstrip("\n").partition(": ")
+            if sep:
+                pairs.append((name, value))
+    return pairs
+
+
+def read_targets(path):
+    """targets.tsv -> {key: text}; '#' lines are comments."""
+    targets = {}
+    if not path or not os.path.exists(path):
+        return targets
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            if line.startswith("#") or "\t" not in line:
+                continue
+            key, text = line.rstrip("\n").split("\t", 1)
+            targets[key] = text
+    return targets
+
+
+def format_value(measurement, unit):
+    """A value as the table shows it; '—' when missing, 'failed' when it failed."""
+    if measurement is None:
+        return "—"
+    if measurement.value is None:
+        return "failed" if measurement.note else "—"
+    value = measurement.value
+    if unit == "bytes":
+        return f"{value:,.0f}"
+    if unit in ("req/s", "count", "MiB"):
+        return f"{value:,.0f}"
+    if unit == "s":
+        return f"{value:.2f}"
+    if unit == "% of a core":
+        return f"{value:.2f}"
+    return f"{value:.1f}"
+
+
+def format_ratio(value):
+    """ours/other as '4.10×'."""
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:,.0f}×"
+    if value >= 0.1:
+        return f"{value:.2f}×"
+    return f"{value:.3f}×"
+
+
+def rows(results, targets):
+    """Table rows for every figure that was measured for at least one server."""
+    table = []
+    for figure in FIGURES:
+        row = results.get(figure.key)
+        if not row:
+            continue
+        table.append(
+            [
+                f"{figure.label} ({figure.unit}, {'higher' if figure.higher_is_better else 'lower'} is better)",
+                *(format_value(row.get(server), figure.unit) for server in SERVERS),
+                format_ratio(ratio(results, figure.key, "nginx")),
+                format_ratio(ratio(results, figure.key, "busybox")),
+                targets.get(figure.key, ""),
+            ]
+        )
+    return table
+
+
+HEADER = ["figure", "ours", "nginx", "busybox", "ours/nginx", "ours/busybox", "target"]
+
+
+def print_plain(table):
+    """The table, aligned, for the terminal."""
+    widths = [max(len(str(r[i])) for r in [HEADER, *table]) for i in range(len(HEADER))]
+    for r in [HEADER, *table]:
+        print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+
+
+def notes(results):
+    """Per-run values, disturbance and error notes, as markdown bullet lines."""
+    lines = []
+    for figure in FIGURES:
+        for server in SERVERS:
+            m = results.get(figure.key, {}).get(server)
+            if m is None:
+                continue
+            detail = []
+            if m.runs and len(m.runs.split()) > 1:
+                detail.append(f"runs: {m.runs}")
+            if m.note:
+                detail.append(m.note)
+            if detail:
+                lines.append(f"- {figure.key}, {server}: " + "; ".join(detail))
+    for net in ("user", "tap"):
+        for server in SERVERS:
+            m = results.get(f"host_other_cpu_{net}", {}).get(server)
+            if m is not None and m.value is not None:
+                flag = " (**disturbed**: above 20 %)" if m.value > 20 else ""
+                lines.append(
+                    f"- other processes on the host around measure.sh ({server}, {net}): {m.value:.0f} % of a core{flag}"
+                )
+            m = results.get(f"wrk_runs_with_errors_{net}", {}).get(server)
+            if m is not None:
+                lines.append(f"- wrk errors ({server}, {net}, counts over runs): {m.note}")
+    for key, text in (("ready_ms_user", "user net"), ("ready_ms_tap", "tap")):
+        m = results.get(key, {}).get("ours")
+        if m is not None and m.value is not None:
+            lines.append(f"- ours, {text}: console says ready {m.value:.1f} ms after reset (guest clock)")
+    for server in SERVERS:
+        m = results.get("c1024_after", {}).get(server)
+        if m is not None:
+            lines.append(f"- {server}: {m.note} (got {m.value})")
+    m = results.get("tap_skipped", {}).get("all")
+    if m is not None:
+        lines.append(f"- tap skipped: {m.note}")
+    return lines
+
+
+def write_markdown(path, table, env, args, results):
+    """BENCHMARKS.md."""
+    env_map = dict(env)
+    out = []
+    out.append("# Benchmarks: bareserve vs Linux + nginx / busybox httpd")
+    out.append("")
+    out.append(
+        "Generated by `tools/bench/run.sh` (see `tools/bench/README.md`): our kernel and the Linux baseline "
+        "(`../shared/baseline/`: Debian's arm64 kernel + initramfs with nginx or busybox httpd) boot in the same "
+        "QEMU (`-M virt -cpu cortex-a72 -smp 1 -m 256M`, TCG) one after the other, measured by the baseline's "
+        "`measure.sh` with the same options and the same site (`mksite.sh`: index.html, 1k.bin, 100k.bin, "
+        "10m.bin). Each figure is the median of the runs listed under Details. Ratios are ours / theirs: above 1 "
+        "is better for ours where higher is better, below 1 where lower is better."
+    )
+    out.append("")
+    out.append("| " + " | ".join(HEADER) + " |")
+    out.append("|---|" + "---:|" * 5 + "---|")
+    for r in table:
+        out.append("| " + " | ".join(str(c) for c in r) + " |")
+    out.append("")
+    if args.plot and os.path.exists(args.plot) and not args.plot_note:
+        rel = os.path.relpath(args.plot, os.path.dirname(os.path.abspath(path)))
+        out.append(f"![ours relative to nginx and busybox]({rel})")
+        out.append("")
+        out.append(
+            "The plot shows how many times better ours is (ratio for higher-is-better figures, its inverse for "
+            "lower-is-better ones; log scale, 1 = equal)."
+        )
+        out.append("")
+    elif args.plot_note:
+        out.append(f"(No plot: {args.plot_note}.)")
+        out.append("")
+    out.append("## Machine and versions")
+    out.append("")
+    for name, value in env:
+        out.append(f"- {name}: {value}")
+    out.append("")
+    out.append("## How each figure is measured")
+    out.append("")
+    out.append(
+        "- first_200, keep-alive, close, 10 MiB: `measure.sh --runs N --duration S --start CMD HOST PORT` "
+        "(user net: hostfwd on 127.0.0.1; tap: inside a private network namespace made by `netns-tap.sh`, "
+        "guest 10.0.3.15). Ours boots with `access_log=off` (and `ip=10.0.3.15/24 gw=10.0.3.1` on tap; DHCP "
+        "on user net); the baseline with `run-linux.sh S --fg`."
+    )
+    out.append(
+        "- idle CPU: CPU time of the QEMU process's threads (`/proc/PID/task/*/schedstat`) over 5 s, starting 3 s after the "
+        "first 200, no load."
+    )
+    out.append(
+        "- image: ours is `kernel-virt.img` (raw Image with the site archive inside); Linux is the Debian "
+        "`Image` plus the gzip'd initramfs (`initramfs-all` for nginx, `initramfs-busybox` for busybox). "
+        "Without the site: ours built with an empty `SITE`, Linux with an empty docroot."
+    )
+    out.append(
+        "- min RAM: binary search on `-m`; pass = `GET /` 200 within 60 s, every site file with the right "
+        "sha256, a 3 s `wrk -t1 -c16` on `/1k.bin` completes, `GET /` 200 again (`min-ram.sh`'s criteria; "
+        "the baseline's figure comes from `min-ram.sh` itself)."
+    )
+    out.append(
+        "- 1024 connections: `wrk -t1 -c1024 -d10s --timeout 10s` on `/1k.bin` over user net; ours boots with "
+        "`max_connections=1100`; nginx's config allows 1024 worker connections."
+    )
+    out.append("")
+    out.append("## Details")
+    out.append("")
+    out.extend(notes(results))
+    out.append("")
+    if args.raw_dir:
+        raw = os.path.relpath(args.raw_dir, args.root) if args.root else args.raw_dir
+        out.append(f"Raw logs of this run (not committed): `{raw}/`.")
+        out.append("")
+    out.append(
+        "Caveats (from the baseline's README): the host is a small shared VM; the same command moves 10–40 % "
+        "between passes, so compare the columns of one run, not across runs. With `-smp 1` QEMU uses two busy "
+        "host threads under load, so wrk and QEMU share the host's cores. On user networking slirp caps one "
+        "transfer at about 20 MB/s and stalls now and then (wrk timeouts)."
+    )
+    if env_map.get("mode", "").startswith("quick"):
+        out.append("")
+        out.append("**Quick mode**: one run per figure, short wrk runs; for development only.")
+    with open(path, "w", encoding="utf-8") as file:
+        file.write("\n".join(out) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", required=True)
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--targets")
+    parser.add_argument("--out")
+    parser.add_argument("--plot")
+    parser.add_argument("--plot-note", default="")
+    parser.add_argument("--raw-dir")
+    parser.add_argument("--root")
+    args = parser.parse_args()
+    results = read_results(args.results)
+    env = read_env(args.env)
+    table = rows(results, read_targets(args.targets))
+    print()
+    print_plain(table)
+    print()
+    for line in notes(results):
+        print(line)
+    if args.out:
+        write_markdown(args.out, table, env, args, results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,497 @@
+#!/usr/bin/env bash
+# tools/bench/run.sh - the benchmark: bareserve ("ours") against the Linux baseline
+# (Debian kernel + nginx, and + busybox httpd) in the same QEMU (virt, cortex-a72, -smp 1,
+# TCG), back to back in one invocation, with the baseline's own measuring script.
+#
+#   tools/bench/run.sh            # full: medians of 3, 10 s wrk runs, user net + tap,
+#                                 #   idle CPU, image sizes, min RAM, 1024 connections;
+#                                 #   writes BENCHMARKS.md and tools/bench/ratios.png
+#   tools/bench/run.sh --quick    # development: 1 run each, 3 s wrk runs, user net only,
+#                                 #   no tap / min RAM / 1024 connections; writes
+#                                 #   target/bench/BENCHMARKS.md (not the committed one)
+#
+# Options:
+#   --quick            see above
+#   --runs N           runs per figure (full 3, quick 1); each figure is the median
+#   --duration S       seconds per wrk run (full 10, quick 3)
+#   --skip LIST        comma list of steps to leave out: user,tap,idle,size,minram,c1024
+#   --no-build         use the images built by an earlier run (target/bench/*.img)
+#   --servers LIST     comma list, default ours,nginx,busybox
+#   --out FILE         where to write the report (default: see above); --no-report: none
+#   -h, --help         this text
+#
+# Environment:
+#   BASELINE      the baseline scripts (default: ../shared/baseline next to the repository)
+#   PORT_BASE     first of the host ports used on 127.0.0.1 (default 18080; uses +1..+12)
+#   QUIET_WAIT    before each timed step wait up to this many seconds for the host to be
+#                 idle (other processes < 20 % of a core); full 30, quick 0
+#   BASELINE_MINRAM=rerun   run the baseline's min-ram.sh even if a result for the same
+#                 images is cached in target/bench/minram-cache/
+#   CARGO_TARGET_DIR        where cargo builds (the images are copied to target/bench/)
+#
+# What it does:
+#   1. target/bench/site: the baseline's sample site (mksite.sh: index.html, 1k.bin,
+#      100k.bin, 10m.bin); builds our kernel with it (SITE=... cargo kernel) and with an
+#      empty site (for the size without the site; separate cargo target dir).
+#   2. The baseline under target/baseline/ (CACHE=target/baseline/cache,
+#      BUILD=target/baseline/build): fetch.sh + build-initramfs.sh when an image is missing
+#      (they install wrk, curl, cpio... with apt), and once more with an empty docroot
+#      (build-nosite/) for the size without the site.
+#   3. measure.sh (first_200_s, keepalive_rps, close_rps, large_MBps) for each server over
+#      user networking (hostfwd on 127.0.0.1), then over tap in a private network namespace
+#      made with netns-tap.sh (ours gets ip=10.0.3.15/24 gw=10.0.3.1); the idle host CPU of
+#      each QEMU (CPU time of its threads from /proc/PID/task/*/schedstat over 5 s, after
+#      boot); image sizes; the
+#      smallest -m that serves the site correctly under load (binary search with the
+#      criteria of min-ram.sh; the baseline's own min-ram.sh for nginx and busybox); and
+#      wrk -c1024 keep-alive (ours boots with max_connections=1100).
+#   4. Prints every figure with the ratios ours/nginx and ours/busybox and writes the
+#      report (tools/bench/report.py) and the plot of the ratios (tools/bench/plot.py,
+#      matplotlib; pip-installed if missing, skipped with a note if that fails).
+# Raw output of every step: target/bench/results/<date>/. Needs root for apt, mknod
+# (initramfs) and the network namespace; without root, tap is skipped.
+# Every wait is bounded; QEMU instances and the namespace are removed on exit.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+BASELINE="$(cd "${BASELINE:-$ROOT/../shared/baseline}" && pwd)"
+WORK="$ROOT/target/bench"
+BASELINE_DIR="$ROOT/target/baseline"
+BASELINE_BUILD="$BASELINE_DIR/build"
+BASELINE_NOSITE_BUILD="$BASELINE_DIR/build-nosite"
+export CACHE="$BASELINE_DIR/cache"
+CARGO_TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+# ---- options --------------------------------------------------------------------------
+QUICK=0 RUNS="" DURATION="" SKIP="" BUILD_IMAGES=1 SERVERS="ours,nginx,busybox" OUT="" REPORT=1
+while (($#)); do
+  case "$1" in
+    --quick) QUICK=1; shift ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --skip) SKIP=$2; shift 2 ;;
+    --no-build) BUILD_IMAGES=0; shift ;;
+    --servers) SERVERS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --no-report) REPORT=0; shift ;;
+    -h|--help) awk 'NR>1 && /^#/{sub(/^# ?/,""); print; next} NR>1{exit}' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+if ((QUICK)); then
+  RUNS=${RUNS:-1} DURATION=${DURATION:-3} QUIET_WAIT=${QUIET_WAIT:-0}
+  SKIP="${SKIP:+$SKIP,}tap,minram,c1024"
+  OUT=${OUT:-$WORK/BENCHMARKS.md}; PLOT="$WORK/ratios.png"; MODE=quick
+else
+  RUNS=${RUNS:-3} DURATION=${DURATION:-10} QUIET_WAIT=${QUIET_WAIT:-30}
+  OUT=${OUT:-$ROOT/BENCHMARKS.md}; PLOT="$HERE/ratios.png"; MODE=full
+fi
+[[ "$RUNS" =~ ^[1-9][0-9]?$ && "$DURATION" =~ ^[1-9][0-9]{0,2}$ ]] \
+  || { echo "run.sh: --runs must be 1-99 and --duration 1-999" >&2; exit 2; }
+PORT_BASE=${PORT_BASE:-18080}
+skip() { [[ ",$SKIP," == *",$1,"* ]]; }
+has_server() { [[ ",$SERVERS," == *",$1,"* ]]; }
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+RESULTS="$WORK/results/$STAMP"
+mkdir -p "$RESULTS" "$WORK"
+TSV="$RESULTS/results.tsv"
+: >"$TSV"
+T0=$SECONDS
+say() { printf '[bench %4ds] %s\n' "$((SECONDS - T0))" "$*" >&2; }
+record() { # key server value [runs] [note] -> one line of results.tsv
+  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4:-}" "${5:-}" >>"$TSV"
+}
+
+# ---- cleanup: every QEMU we start in the background, and the namespace ----------------
+STARTED_PIDS=()
+NETNS=""
+cleanup() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
+  done
+  for pid in "${STARTED_PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  STARTED_PIDS=()
+  if [[ -n "$NETNS" ]]; then NS="$NETNS" "$BASELINE/netns-tap.sh" down >/dev/null 2>&1 || true; NETNS=""; fi
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+# ---- host tools -----------------------------------------------------------------------
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v curl >/dev/null || need+=(curl)
+command -v bc >/dev/null || need+=(bc)
+command -v cpio >/dev/null || need+=(cpio)
+command -v top >/dev/null || need+=(procps)
+command -v python3 >/dev/null || need+=(python3)
+command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
+if ((${#need[@]})); then
+  [[ $(id -u) == 0 ]] || { echo "run.sh: missing ${need[*]}; install them (apt-get install ${need[*]})" >&2; exit 1; }
+  say "installing host tools: ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# wrk -c1024 needs more than the usual 1024 open files.
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# ---- 1. the site and our images ---------------------------------------------------------
+SITE="$WORK/site"
+EMPTY_SITE="$WORK/empty-site"
+"$BASELINE/mksite.sh" "$SITE" >/dev/null
+mkdir -p "$EMPTY_SITE"
+find "$EMPTY_SITE" -mindepth 1 -delete
+OURS_IMAGE="$WORK/ours.img"
+OURS_NOSITE_IMAGE="$WORK/ours-nosite.img"
+if ((BUILD_IMAGES)); then
+  say "building our kernel with the sample site (SITE=$SITE cargo kernel)"
+  (cd "$ROOT" && SITE="$SITE" cargo kernel) >"$RESULTS/build-ours.log" 2>&1 \
+    || { tail -20 "$RESULTS/build-ours.log" >&2; exit 1; }
+  cp -f "$CARGO_TARGET/kernel-virt.img" "$OURS_IMAGE"
+  if ! skip size; then
+    # A separate target dir: switching SITE back and forth would rebuild the crate each time.
+    say "building our kernel with an empty site (for the size without the site)"
+    (cd "$ROOT" && SITE="$EMPTY_SITE" CARGO_TARGET_DIR="$CARGO_TARGET/bench-nosite" cargo kernel) \
+      >"$RESULTS/build-ours-nosite.log" 2>&1 || { tail -20 "$RESULTS/build-ours-nosite.log" >&2; exit 1; }
+    cp -f "$CARGO_TARGET/bench-nosite/kernel-virt.img" "$OURS_NOSITE_IMAGE"
+  fi
+fi
+[[ -f "$OURS_IMAGE" ]] || { echo "run.sh: $OURS_IMAGE missing (run without --no-build)" >&2; exit 1; }
+
+# ---- 2. the baseline ----------------------------------------------------------------------
+if has_server nginx || has_server busybox; then
+  if [[ ! -f "$BASELINE_BUILD/Image" || ! -f "$BASELINE_BUILD/initramfs-all.cpio.gz" \
+        || ! -f "$BASELINE_BUILD/initramfs-busybox.cpio.gz" ]]; then
+    say "building the Linux baseline under $BASELINE_DIR (fetch.sh + build-initramfs.sh)"
+    "$BASELINE/fetch.sh" >"$RESULTS/baseline-fetch.log" 2>&1 || { tail -20 "$RESULTS/baseline-fetch.log" >&2; exit 1; }
+    BUILD="$BASELINE_BUILD" "$BASELINE/mksite.sh" "$BASELINE_BUILD/site" >/dev/null
+    BUILD="$BASELINE_BUILD" "$BASELINE/build-initramfs.sh" "$BASELINE_BUILD/site" \
+      >"$RESULTS/baseline-build.log" 2>&1 || { tail -20 "$RESULTS/baseline-build.log" >&2; exit 1; }
+  fi
+  if ! skip size && [[ ! -f "$BASELINE_NOSITE_BUILD/sizes.txt" ]]; then
+    say "building the baseline's initramfs with an empty docroot (size without the site)"
+    BUILD="$BASELINE_NOSITE_BUILD" "$BASELINE/build-initramfs.sh" "$EMPTY_SITE" \
+      >"$RESULTS/baseline-build-nosite.log" 2>&1 || { tail -20 "$RESULTS/baseline-build-nosite.log" >&2; exit 1; }
+  fi
+  cp -f "$BASELINE_BUILD/sizes.txt" "$RESULTS/baseline-sizes.txt"
+  cp -f "$BASELINE_BUILD/versions.txt" "$RESULTS/baseline-versions.txt" 2>/dev/null || true
+fi
+
+# ---- environment ---------------------------------------------------------------------------
+commit=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+if [[ -n "$(git -C "$ROOT" status --porcelain -- src tools/xtask tools/sitepack Cargo.toml Cargo.lock build.rs linker.ld 2>/dev/null)" ]]; then
+  commit="$commit (with uncommitted changes to the kernel sources)"
+fi
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "mode: $MODE (runs $RUNS, wrk duration ${DURATION} s)"
+  echo "commit: $commit"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "nproc: $(nproc)"
+  echo "memory: $(free -m | awk '/Mem:/{printf "%.1f GiB", $2/1024}')"
+  echo "host kernel: $(uname -sr)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "qemu: $(qemu-system-aarch64 --version | head -1)"
+  echo "wrk: $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
+  echo "curl: $(curl --version | head -1 | cut -d' ' -f1-2)"
+  if [[ -f "$RESULTS/baseline-versions.txt" ]]; then
+    echo "baseline packages: $(awk '/^linux-image|^nginx |^busybox/{printf "%s%s %s", sep, $1, $2; sep=", "}' "$RESULTS/baseline-versions.txt")"
+  fi
+} >"$RESULTS/env.txt"
+cat "$RESULTS/env.txt" >&2
+
+# ---- how servers are started -----------------------------------------------------------
+GUEST_MAC=52:54:00:12:34:56   # QEMU's default; netns-tap.sh pins it in the neighbour table
+port_of() { case $1 in nginx) echo $((PORT_BASE + 1)) ;; ours) echo $((PORT_BASE + 2)) ;; busybox) echo $((PORT_BASE + 3)) ;; esac; }
+# A command line (one string, for measure.sh --start or bash -c) that runs server $1 in the
+# foreground: $2 net (user|tap), $3 memory (e.g. 256M), $4 log file, $5 extra bootargs (ours).
+start_command() {
+  local server=$1 net=$2 memory=$3 log=$4 extra=${5:-} port netdev append
+  port=$(port_of "$server")
+  if [[ $server == ours ]]; then
+    append="access_log=off${extra:+ $extra}"
+    if [[ $net == tap ]]; then
+      netdev="tap,id=n0,ifname=tap0,script=no,downscript=no"
+      append="$append ip=10.0.3.15/24 gw=10.0.3.1"
+    else
+      netdev="user,id=n0,hostfwd=tcp:127.0.0.1:$port-:80"
+    fi
+    printf 'exec qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 1 -m %q -nographic -no-reboot -kernel %q -append %q -netdev %q -device %q -global virtio-mmio.force-legacy=false </dev/null >%q 2>&1' \
+      "$memory" "$OURS_IMAGE" "$append" "$netdev" "virtio-net-device,netdev=n0,mac=$GUEST_MAC" "$log"
+  else
+    printf 'BUILD=%q PORT=%q MEM=%q NET=%q LOG=%q GUEST_MAC=%q exec %q %q --fg' \
+      "$BASELINE_BUILD" "$port" "$memory" "$net" "$log" "$GUEST_MAC" "$BASELINE/run-linux.sh" "$server"
+  fi
+}
+# Starts server $1 (user net) in the background with memory $2 and extra bootargs $3;
+# sets SERVER_PID (the QEMU process) and SERVER_LOG.
+start_background() {
+  local server=$1 memory=$2 extra=${3:-} port
+  port=$(port_of "$server")
+  if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
+    echo "run.sh: something already answers on 127.0.0.1:$port; set PORT_BASE" >&2; exit 1
+  fi
+  SERVER_LOG="$RESULTS/console-$server-$memory-$((SECONDS - T0)).log"
+  bash -c "$(start_command "$server" user "$memory" "$SERVER_LOG" "$extra")" &
+  SERVER_PID=$!
+  STARTED_PIDS+=("$SERVER_PID")
+}
+stop_background() {
+  local pid=$SERVER_PID
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local kept=() p
+  for p in "${STARTED_PIDS[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
+  STARTED_PIDS=("${kept[@]}")
+}
+# Waits (at most $2 s) for GET / -> 200 from server $1 started by start_background.
+wait_200() {
+  local port deadline code
+  port=$(port_of "$1"); deadline=$((SECONDS + $2))
+  while ((SECONDS < deadline)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/" 2>/dev/null || true)
+    [[ $code == 200 ]] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || return 1
+    sleep 0.2
+  done
+  return 1
+}
+
+# bench-all.sh's idle check: wait (bounded) until other processes use < 20 % of a core.
+eval "$(sed -n '/^host_other_cpu()/,/^}/p' "$BASELINE/measure.sh")"
+wait_quiet() {
+  local deadline=$((SECONDS + QUIET_WAIT)) busy names
+  while :; do
+    read -r busy names < <(host_other_cpu)
+    ((busy < 20)) && return 0
+    if ((SECONDS >= deadline)); then
+      ((QUIET_WAIT == 0)) || say "host still busy (${busy}% of a core: $names) - measuring anyway"
+      return 0
+    fi
+    say "host busy (${busy}% of a core: $names) - waiting"
+    sleep 10
+  done
+}
+
+# ---- 3a. measure.sh over user networking and over tap ------------------------------------
+# Time limit per measure.sh: boots, warm-up, 2 wrk figures and 10 MiB transfers, generously.
+MEASURE_TIMEOUT=$((120 + RUNS * (2 * DURATION + 90)))
+run_measure() { # server net
+  local server=$1 net=$2 host port prefix=() name="$1-$2" rc=0 start
+  if [[ $net == tap ]]; then host=10.0.3.15 port=80 prefix=(ip netns exec "$NETNS")
+  else host=127.0.0.1 port=$(port_of "$server"); fi
+  start=$(start_command "$server" "$net" 256M "$RESULTS/console-$name.log")
+  wait_quiet
+  say "measure.sh: $server over $net"
+  echo "# measure.sh --runs $RUNS --duration $DURATION --boot-timeout 60 --start '$start' $host $port" >"$RESULTS/measure-$name.txt"
+  timeout "$MEASURE_TIMEOUT" "${prefix[@]}" "$BASELINE/measure.sh" --runs "$RUNS" --duration "$DURATION" \
+    --boot-timeout 60 --start "$start" "$host" "$port" >>"$RESULTS/measure-$name.txt" 2>"$RESULTS/measure-$name.log" || rc=$?
+  sed 's/^/    /' "$RESULTS/measure-$name.txt" | grep -v '^    #' >&2
+  ((rc == 0)) || say "measure.sh for $server over $net failed (exit $rc); see $RESULTS/measure-$name.log"
+  local figure value runs
+  for figure in first_200_s keepalive_rps close_rps large_MBps; do
+    read -r value runs < <(awk -v f="$figure" '$1 == f && $2 != "FAILED" {
+        r = $0; sub(/.*\[runs: /, "", r); sub(/\].*/, "", r); print $2, r; exit }' "$RESULTS/measure-$name.txt") || true
+    if [[ -n "${value:-}" ]]; then record "${figure}_$net" "$server" "$value" "$runs"
+    else record "${figure}_$net" "$server" "" "" "failed"; fi
+  done
+  value=$(awk '$1 == "host_other_cpu" {print $2; exit}' "$RESULTS/measure-$name.txt")
+  record "host_other_cpu_$net" "$server" "${value:-}" "" ""
+  # wrk's socket errors and timeouts per run, for the report's notes.
+  local errors
+  errors=$(grep -c 'Socket errors\|Non-2xx' "$RESULTS/measure-$name.log" || true)
+  ((errors == 0)) || record "wrk_runs_with_errors_$net" "$server" "$errors" "" \
+    "$(grep -o 'Socket errors[^;]*\|Non-2xx[^;]*' "$RESULTS/measure-$name.log" | tr -s ' ' | sort | uniq -c | sed 's/^ *//' | paste -sd';')"
+  # Ours prints how long its own boot took.
+  if [[ $server == ours ]]; then
+    value=$(grep -o 'ready [0-9]* us after reset ([0-9]* us in the kernel)' "$RESULTS/console-$name.log" | tail -1 | awk '{print $2 / 1000}')
+    [[ -n "$value" ]] && record "ready_ms_$net" ours "$value" "" "console: ready line of the last boot"
+  fi
+}
+
+servers_in_order=()
+for s in ours nginx busybox; do has_server "$s" && servers_in_order+=("$s"); done
+
+if ! skip user; then
+  for s in "${servers_in_order[@]}"; do run_measure "$s" user; done
+fi
+
+if ! skip tap; then
+  if [[ $(id -u) != 0 ]]; then
+    say "not root: skipping tap"
+    record tap_skipped all "" "" "not root"
+  else
+    NETNS="bsbench$$"
+    if NS="$NETNS" "$BASELINE/netns-tap.sh" up >"$RESULTS/netns.log" 2>&1; then
+      for s in "${servers_in_order[@]}"; do run_measure "$s" tap; done
+    else
+      say "netns-tap.sh up failed (see $RESULTS/netns.log): skipping tap"
+      record tap_skipped all "" "" "netns-tap.sh up failed"
+    fi
+    NS="$NETNS" "$BASELINE/netns-tap.sh" down >/dev/null 2>&1 || true
+    NETNS=""
+  fi
+fi
+
+# ---- 3b. idle host CPU of each QEMU ------------------------------------------------------
+IDLE_SETTLE_S=3 IDLE_SAMPLE_S=5
+cpu_ns() { # pid -> nanoseconds on a CPU, summed over the process's threads (/proc/PID/task/*/schedstat,
+           # first field: ns resolution, where /proc/PID/stat's utime+stime count 10 ms ticks)
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ sum += $1 } END { printf "%.0f\n", sum }'
+}
+if ! skip idle; then
+  for s in "${servers_in_order[@]}"; do
+    wait_quiet
+    start_background "$s" 256M
+    if wait_200 "$s" 120; then
+      sleep "$IDLE_SETTLE_S"
+      before=$(cpu_ns "$SERVER_PID"); sleep "$IDLE_SAMPLE_S"; after=$(cpu_ns "$SERVER_PID")
+      value=$(awk -v a="$before" -v b="$after" -v s="$IDLE_SAMPLE_S" 'BEGIN{printf "%.3f", 100 * (b - a) / 1e9 / s}')
+      record idle_cpu_pct "$s" "$value"
+      say "idle CPU of $s's QEMU: $value % of a core"
+    else
+      record idle_cpu_pct "$s" "" "" "did not come up"
+    fi
+    stop_background
+  done
+fi
+
+# ---- 3c. image sizes ------------------------------------------------------------------------
+size_of() { stat -c %s "$1"; }
+if ! skip size; then
+  record image_bytes ours "$(size_of "$OURS_IMAGE")"
+  [[ -f "$OURS_NOSITE_IMAGE" ]] && record image_nosite_bytes ours "$(size_of "$OURS_NOSITE_IMAGE")"
+  kernel_bytes=$(size_of "$BASELINE_BUILD/Image" 2>/dev/null || echo 0)
+  for s in nginx busybox; do
+    has_server "$s" || continue
+    variant=all; [[ $s == busybox ]] && variant=busybox
+    record image_bytes "$s" "$((kernel_bytes + $(size_of "$BASELINE_BUILD/initramfs-$variant.cpio.gz")))"
+    [[ -f "$BASELINE_NOSITE_BUILD/initramfs-$variant.cpio.gz" ]] && record image_nosite_bytes "$s" \
+      "$((kernel_bytes + $(size_of "$BASELINE_NOSITE_BUILD/initramfs-$variant.cpio.gz")))"
+  done
+fi
+
+# ---- 3d. smallest -m that serves the site correctly under load -----------------------------
+MINRAM_LOAD_S=3 MINRAM_BOOT_TIMEOUT_S=60
+# min-ram.sh's pass criteria, for our kernel: GET / -> 200 within the boot timeout, every
+# file of the site with the right sha256, a 3 s wrk -t1 -c16 on /1k.bin completes, GET / -> 200.
+ours_minram_try() { # MiB -> 0 pass, 1 fail
+  local megabytes=$1 port file ok=1 code
+  port=$(port_of ours)
+  start_background ours "${megabytes}M"
+  wait_200 ours "$MINRAM_BOOT_TIMEOUT_S" || ok=0
+  if ((ok)); then
+    for file in "$SITE"/*; do
+      file=${file##*/}
+      [[ "$(curl -s --max-time 60 "http://127.0.0.1:$port/$file" | sha256sum | cut -d' ' -f1)" == \
+         "$(sha256sum <"$SITE/$file" | cut -d' ' -f1)" ]] || { ok=0; break; }
+    done
+  fi
+  if ((ok)); then
+    timeout $((MINRAM_LOAD_S + 20)) wrk -t1 -c16 -d"${MINRAM_LOAD_S}s" "http://127.0.0.1:$port/1k.bin" >/dev/null 2>&1 || ok=0
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/" 2>/dev/null || true)
+    [[ $code == 200 ]] || ok=0
+  fi
+  stop_background
+  if ((ok)); then say "  ours at ${megabytes} MiB: pass"; rm -f "$SERVER_LOG"; return 0; fi
+  say "  ours at ${megabytes} MiB: FAIL ($(grep -m1 -iE 'panic|memory|error|too big|cannot' "$SERVER_LOG" | cut -c1-100))"
+  return 1
+}
+if ! skip minram; then
+  if has_server ours; then
+    wait_quiet
+    say "min RAM of ours (binary search 4..256 MiB)"
+    low=4 high=256   # low is assumed to fail (the image alone is larger), high must pass
+    if ours_minram_try "$high"; then
+      while ((high - low > 1)); do
+        mid=$(((low + high) / 2))
+        if ours_minram_try "$mid"; then high=$mid; else low=$mid; fi
+      done
+      record min_ram_MiB ours "$high" "" "binary search, min-ram.sh criteria"
+    else
+      record min_ram_MiB ours "" "" "fails even at 256 MiB"
+    fi
+  fi
+  # The baseline's images do not change between runs: reuse its min-ram.sh result for the
+  # same Image + initramfs + script unless BASELINE_MINRAM=rerun.
+  mkdir -p "$WORK/minram-cache"
+  for s in nginx busybox; do
+    has_server "$s" || continue
+    variant=all; [[ $s == busybox ]] && variant=busybox
+    key=$(cat "$BASELINE_BUILD/Image" "$BASELINE_BUILD/initramfs-$variant.cpio.gz" "$BASELINE/min-ram.sh" | sha256sum | cut -c1-16)
+    cache="$WORK/minram-cache/$s-$key.txt"
+    if [[ -f "$cache" && "${BASELINE_MINRAM:-}" != rerun ]]; then
+      value=$(awk '{print $3}' "$cache")
+      record min_ram_MiB "$s" "$value" "" "min-ram.sh $s 32 256, cached from $(date -u -r "$cache" +%Y-%m-%d) (same images)"
+      say "min RAM of $s: $value MiB (cached)"
+      continue
+    fi
+    wait_quiet
+    say "min RAM of $s: min-ram.sh $s 32 256"
+    if timeout 1200 env BUILD="$BASELINE_BUILD" PORT=$((PORT_BASE + 10)) SITE="$BASELINE_BUILD/site" \
+        "$BASELINE/min-ram.sh" "$s" 32 256 >"$RESULTS/minram-$s.txt" 2>"$RESULTS/minram-$s.log"; then
+      value=$(awk '{print $3}' "$RESULTS/minram-$s.txt")
+      cp "$RESULTS/minram-$s.txt" "$cache"
+      record min_ram_MiB "$s" "$value" "" "min-ram.sh $s 32 256, this run"
+    else
+      record min_ram_MiB "$s" "" "" "min-ram.sh failed"
+    fi
+    BUILD="$BASELINE_BUILD" PORT=$((PORT_BASE + 10)) "$BASELINE/run-linux.sh" --stop >/dev/null 2>&1 || true
+  done
+fi
+
+# ---- 3e. 1024 concurrent keep-alive connections ------------------------------------------
+C1024_S=10
+if ! skip c1024; then
+  for s in "${servers_in_order[@]}"; do
+    extra=""; [[ $s == ours ]] && extra="max_connections=1100"
+    wait_quiet
+    say "wrk -t1 -c1024 -d${C1024_S}s --timeout 10s against $s"
+    start_background "$s" 256M "$extra"
+    if wait_200 "$s" 120; then
+      out="$RESULTS/c1024-$s.txt"
+      timeout $((C1024_S + 60)) wrk -t1 -c1024 -d"${C1024_S}s" --timeout 10s \
+        "http://127.0.0.1:$(port_of "$s")/1k.bin" >"$out" 2>&1 || true
+      rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
+      errors=$(awk '/Socket errors:/{gsub(/,/,""); print $4 + $6 + $8 + $10} ' "$out")
+      non2xx=$(awk '/Non-2xx/{print $NF}' "$out")
+      detail=$(grep -E 'Socket errors|Non-2xx|requests in' "$out" | sed 's/^ *//' | paste -sd';')
+      record c1024_rps "$s" "${rps:-}" "" "$detail"
+      record c1024_errors "$s" "$(( ${errors:-0} + ${non2xx:-0} ))" "" "socket errors + non-2xx"
+      say "  $s: ${rps:-?} req/s; $detail"
+      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$(port_of "$s")/" 2>/dev/null || true)
+      [[ $code == 200 ]] || record c1024_after "$s" "$code" "" "GET / after the load did not answer 200"
+    else
+      record c1024_rps "$s" "" "" "did not come up"
+    fi
+    stop_background
+  done
+fi
+
+# ---- 4. report --------------------------------------------------------------------------------
+say "done in $((SECONDS - T0)) s; raw results in $RESULTS"
+echo "total_s: $((SECONDS - T0))" >>"$RESULTS/env.txt"
+plot_note=""
+if ((REPORT)); then
+  if ! python3 -c 'import matplotlib' 2>/dev/null; then
+    say "matplotlib missing: pip install matplotlib"
+    timeout 300 python3 -m pip install --quiet matplotlib >"$RESULTS/pip.log" 2>&1 || true
+  fi
+  if python3 -c 'import matplotlib' 2>/dev/null; then
+    python3 "$HERE/plot.py" "$TSV" "$PLOT" || plot_note="plot.py failed"
+  else
+    plot_note="matplotlib could not be installed; no plot"
+  fi
+  python3 "$HERE/report.py" --results "$TSV" --env "$RESULTS/env.txt" --targets "$HERE/targets.tsv" \
+    --plot "$PLOT" --plot-note "$plot_note" --out "$OUT" --raw-dir "$RESULTS" --root "$ROOT"
+  say "wrote $OUT"
+else
+  python3 "$HERE/report.py" --results "$TSV" --env "$RESULTS/env.txt" --targets "$HERE/targets.tsv"
+fi
