@@ -144,7 +144,8 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
     options = parser.parse_args()
 
-    groups = sorted(framework.REGISTRY, key=lambda definition: GROUP_ORDER.index(definition.name))
+    groups = sorted(framework.REGISTRY, key=lambda definition: (
+        GROUP_ORDER.index(definition.name) if definition.name in GROUP_ORDER else len(GROUP_ORDER)))
     all_names = [f"{definition.name}.{check}" for definition in groups for check in definition.checks]
     if options.list:
         for definition in groups:

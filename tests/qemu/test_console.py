@@ -58,7 +58,7 @@ def console(run: GroupRun) -> None:
             return f"first line: {answer[0].strip()!r}"
 
         def help_text() -> str:
-            return type_and_wait(b"h", r"[^\n]*help[^\n]*")[0].strip()
+            return type_and_wait(b"h", r"[^\n]*help[^\n]*\n")[0].strip()
 
         def garbage() -> str:
             generator = random.Random(GARBAGE_SEED)

@@ -25,7 +25,7 @@ from test_timer import check_ticks
 # tools/sdcard/build.sh puts on the SD card, committed, so this tier needs no download.
 FIXTURE_DTB = Path("tests/fixtures/rpi4b-debian-6.1.0-50.dtb")
 BOOT_TIMEOUT_S = 60
-NO_NETWORK_PATTERN = r"GENET[^\n]*(?:no network|absent)[^\n]*"
+NO_NETWORK_PATTERN = r"GENET[^\n]*(?:no network|absent)[^\n]*\n"
 
 
 def find_dtb(context: Context) -> tuple[Path, str]:
