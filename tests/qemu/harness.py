@@ -19,6 +19,7 @@ import socket
 import subprocess
 import threading
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -145,14 +146,13 @@ class Machine:
     with_stdin: bool = False
     process: subprocess.Popen | None = None
     started_at: float = 0.0
-    _text: list[str] = field(default_factory=list)
-    _stderr: list[str] = field(default_factory=list)
+    _console: str = ""
+    _stderr: str = ""
     _condition: threading.Condition = field(default_factory=threading.Condition)
     _threads: list[threading.Thread] = field(default_factory=list)
     _eof: bool = False
     # (console length after a read, host time of that read), to date console lines.
     _arrivals: list[tuple[int, float]] = field(default_factory=list)
-    _console_length: int = 0
 
     def start(self) -> None:
         """Starts QEMU in a new process group with the console piped to the reader thread."""
@@ -165,15 +165,23 @@ class Machine:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        for stream, sink, is_console in (
-            (self.process.stdout, self._text, True),
-            (self.process.stderr, self._stderr, False),
-        ):
-            thread = threading.Thread(target=self._read, args=(stream, sink, is_console), daemon=True)
+        for stream, is_console in ((self.process.stdout, True), (self.process.stderr, False)):
+            thread = threading.Thread(target=self._read, args=(stream, is_console), daemon=True)
             thread.start()
             self._threads.append(thread)
 
-    def _read(self, stream, sink: list[str], is_console: bool) -> None:
+    def _read(self, stream: typing.BinaryIO, is_console: bool) -> None:
+        """Reader thread: appends what QEMU writes to the console text (or its stderr) and to
+        the log file; marks the end of the console when QEMU closes it."""
+        try:
+            self._copy(stream, is_console)
+        finally:
+            if is_console:
+                with self._condition:
+                    self._eof = True
+                    self._condition.notify_all()
+
+    def _copy(self, stream: typing.BinaryIO, is_console: bool) -> None:
         with open(self.log_path if is_console else self.log_path.with_suffix(".stderr"), "wb") as log:
             log.write(("$ " + " ".join(self.command) + "\n").encode() if is_console else b"")
             # The UART delivers a few bytes at a time; an incremental decoder keeps a character
@@ -189,26 +197,24 @@ class Machine:
                 if pending_carriage_return:
                     text = text[:-1]
                 if text:
+                    text = text.replace("\r\n", "\n")
                     with self._condition:
-                        sink.append(text.replace("\r\n", "\n"))
                         if is_console:
-                            self._console_length += len(sink[-1])
-                            self._arrivals.append((self._console_length, time.monotonic()))
+                            self._console += text
+                            self._arrivals.append((len(self._console), time.monotonic()))
+                        else:
+                            self._stderr += text
                         self._condition.notify_all()
                 if not chunk:
                     break
                 log.write(chunk)
                 log.flush()
-        if is_console:
-            with self._condition:
-                self._eof = True
-                self._condition.notify_all()
 
     @property
     def text(self) -> str:
         """Everything the console printed so far, with `\\r\\n` turned into `\\n`."""
         with self._condition:
-            return "".join(self._text)
+            return self._console
 
     def seconds_until(self, offset: int) -> float:
         """Host seconds from QEMU's start until the console character at `offset` arrived."""
@@ -222,7 +228,7 @@ class Machine:
     def stderr_text(self) -> str:
         """What QEMU itself printed on stderr."""
         with self._condition:
-            return "".join(self._stderr)
+            return self._stderr
 
     def wait_for(self, pattern: re.Pattern | str, timeout_s: float, start: int = 0) -> re.Match:
         """Waits until `pattern` matches the console text at or after offset `start`; fails with
@@ -231,8 +237,7 @@ class Machine:
         deadline = time.monotonic() + timeout_s
         with self._condition:
             while True:
-                text = "".join(self._text)
-                match = regex.search(text, start)
+                match = regex.search(self._console, start)
                 if match:
                     return match
                 if self._eof:
@@ -253,7 +258,7 @@ class Machine:
         deadline = time.monotonic() + timeout_s
         with self._condition:
             while True:
-                matches = list(regex.finditer("".join(self._text)))
+                matches = list(regex.finditer(self._console))
                 if len(matches) >= count:
                     return matches
                 if self._eof:
@@ -285,7 +290,7 @@ class Machine:
         """QEMU's exit status, or None while it runs."""
         return None if self.process is None else self.process.poll()
 
-    def type(self, data: bytes) -> None:
+    def send_keys(self, data: bytes) -> None:
         """Sends bytes to the guest's UART (QEMU's stdin)."""
         assert self.process is not None and self.process.stdin is not None
         self.process.stdin.write(data)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -134,7 +135,14 @@ def existing_images(needed: set[str], target: Path) -> tuple[dict[str, Path], di
     return images, errors
 
 
+def stop_on_terminate(signal_number: int, _frame) -> None:
+    """SIGTERM (a CI time limit, `kill`) becomes an exception, so that every `finally` runs and
+    kills the QEMU it started instead of leaving it behind in its own process group."""
+    raise SystemExit(128 + signal_number)
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, stop_on_terminate)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="leave out the slow parts: the 10 MiB file, PCI, raspi4b")

@@ -37,7 +37,7 @@ def console(run: GroupRun) -> None:
 
         def type_and_wait(keys: bytes, pattern: re.Pattern | str) -> re.Match:
             offset = len(machine.text)
-            machine.type(keys)
+            machine.send_keys(keys)
             return machine.wait_for(pattern, REPLY_TIMEOUT_S, start=offset)
 
         def heap() -> str:
@@ -51,7 +51,7 @@ def console(run: GroupRun) -> None:
             # The summary's wording is the kernel's business; it must answer with something other
             # than "unknown key".
             offset = len(machine.text)
-            machine.type(b"s")
+            machine.send_keys(b"s")
             answer = machine.wait_for(r"[^\n]+\n", REPLY_TIMEOUT_S, start=offset)
             if "unknown key" in answer[0]:
                 raise TestFailure(f"'s' is not a command: {answer[0]!r}")
@@ -67,13 +67,18 @@ def console(run: GroupRun) -> None:
             # that the only heap report after the garbage answers the final `m`.
             raw = bytes(range(256)) + generator.randbytes(GARBAGE_BYTES) + b"\x1b[A\x1b[2J\x00\xff" * 8
             data = bytes(byte for byte in raw if byte not in COMMAND_KEYS)
+            offset = len(machine.text)
             for start in range(0, len(data), 256):
-                machine.type(data[start:start + 256])
+                machine.send_keys(data[start:start + 256])
             # The kernel is still alive and still serving: a memory report, then a 200.
             heap_line = type_and_wait(b"\nm\n", HEAP_PATTERN)
             wait_for_http_ok(machine, 10)
             assert_no_fault(machine)
-            return f"{len(data)} garbage bytes typed; then {heap_line[0]!r} and HTTP 200"
+            # Proof that the bytes reached the guest: it answered them.
+            answered = machine.text.count("unknown key", offset)
+            if answered == 0:
+                raise TestFailure("no 'unknown key' answer to the garbage: did the bytes reach the UART?")
+            return f"{len(data)} garbage bytes typed ({answered} answered as unknown keys); then {heap_line[0]!r} and HTTP 200"
 
         run.check("heap", heap)
         run.check("statistics", statistics)
