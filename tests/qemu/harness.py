@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import ctypes
 import http.client
 import os
 import re
@@ -53,6 +54,17 @@ PANIC_PATTERN = re.compile(r"\*\*\* KERNEL PANIC at ")
 
 # Log lines look like `[    0.012345] INFO  message`.
 LOG_LINE_PATTERN = re.compile(r"^\[\s*(?P<seconds>\d+\.\d+)\] (?P<level>[A-Z]+)\s+(?P<message>.*)$")
+
+
+# prctl(2) option: the signal a process receives when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Runs in the forked child before exec: if the runner dies without cleaning up (SIGKILL),
+    the kernel sends QEMU SIGKILL too, so no QEMU outlives a killed test run (Linux only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -164,6 +176,7 @@ class Machine:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         for stream, is_console in ((self.process.stdout, True), (self.process.stderr, False)):
             thread = threading.Thread(target=self._read, args=(stream, is_console), daemon=True)
