@@ -62,6 +62,7 @@ BASELINE_BUILD="$BASELINE_DIR/build"
 BASELINE_NOSITE_BUILD="$BASELINE_DIR/build-nosite"
 export CACHE="$BASELINE_DIR/cache"
 CARGO_TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ next to report.py
 
 # ---- options --------------------------------------------------------------------------
 QUICK=0 RUNS="" DURATION="" SKIP="" BUILD_IMAGES=1 SERVERS="ours,nginx,busybox" OUT="" REPORT=1
