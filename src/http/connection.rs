@@ -18,7 +18,8 @@
 //! - **Request bodies**: a body announced by `Content-Length` (RFC 9112 §6.2) up to
 //!   [`Limits::discard_body_max_bytes`] is read and discarded, so the next request on the
 //!   connection is framed correctly; a larger one gets `413 Content Too Large` and the connection
-//!   is closed (RFC 9110 §15.5.14).
+//!   is closed (RFC 9110 §15.5.14). A client that sent `Expect: 100-continue` gets `100 Continue`
+//!   ahead of the final response, so it sends the body it announced (RFC 9110 §10.1.1).
 //! - **Persistence** (RFC 9112 §9.3, §9.6): a response marked `close_after` is the last one; the
 //!   connection stops reading, sends it, then reports [`Disposition::Close`].
 //! - **Time limits** ([`ConnectionTimeouts`], the nginx `client_header_timeout`,
@@ -49,6 +50,10 @@ pub const MAX_QUEUED_RESPONSES: usize = 16;
 
 /// Input buffer capacity kept between requests; a larger buffer (grown by a large head) is freed.
 const INPUT_RETAINED_BYTES: usize = 4096;
+
+/// The interim response sent ahead of the final one to a client that expects it
+/// (RFC 9110 §15.2.1, §10.1.1).
+const CONTINUE_INTERIM_RESPONSE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Longest request description kept for the access log (`GET /path`), in bytes.
 const LOG_REQUEST_MAX_BYTES: usize = 200;
@@ -640,7 +645,22 @@ impl Connection {
                     super::respond(&request, context.site, context.now_unix_s, context.settings)
                 };
                 let close = response.close_after || request.wants_close() || self.refusing;
+                // RFC 9110 §10.1.1: a client that expects 100-continue may hold the content back
+                // until it sees `100 (Continue)`, and one that gets the final response first may
+                // skip the content altogether — and then its next request would be read as body.
+                // Send the interim response first (as nginx does when it discards a body), unless
+                // the content has begun to arrive (the RFC lets the server omit it then) or the
+                // connection closes after this response (nothing more is read).
+                let content_started = self.input.len() > head_len;
+                let send_continue =
+                    !close && body_bytes > 0 && !content_started && request.expects_continue();
                 drop(request);
+                let mut response = response;
+                if send_continue {
+                    response
+                        .head
+                        .splice(0..0, CONTINUE_INTERIM_RESPONSE.iter().copied());
+                }
                 self.input.drain(..head_len.min(self.input.len()));
                 if close {
                     self.queue_final(response, description, now_us);
@@ -1052,6 +1072,58 @@ mod tests {
         assert_eq!(records[0].response_bytes, output.len() as u64);
         assert_eq!((records[0].parsed_at_us, records[0].sent_at_us), (100, 350));
         assert_eq!(records[0].request, "GET /hello.txt?x=1");
+    }
+
+    /// RFC 9110 §10.1.1: a client that sent `Expect: 100-continue` may wait for the interim
+    /// response before sending the content; when the final response came first it may even
+    /// skip the content. Sending `100 Continue` before the final response (as nginx does when it
+    /// discards a body) tells it to send the content, so the body bytes and the next request
+    /// stay framed as the client means them.
+    #[test]
+    fn expect_100_continue_gets_an_interim_response_before_the_final_one() {
+        let (site, settings) = (site(), settings());
+        let context = ResponseContext {
+            site: &site,
+            settings: &settings,
+            now_unix_s: None,
+        };
+        let head = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-Continue\r\n\r\n";
+        let mut connection = new_connection(0);
+        assert_eq!(connection.receive(head, 1, &context), head.len());
+        let output = drain(&mut connection, 4096, 2);
+        assert!(
+            output.starts_with(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"),
+            "{}",
+            String::from_utf8_lossy(&output)
+        );
+        assert!(output.ends_with(HELLO));
+        // The content, then the next request: both framed as sent.
+        let mut rest = b"abcde".to_vec();
+        rest.extend_from_slice(&get("/missing"));
+        assert_eq!(connection.receive(&rest, 3, &context), rest.len());
+        assert_eq!(statuses(&drain(&mut connection, 4096, 4)), [404]);
+        assert_eq!(connection.disposition(), Disposition::Open);
+
+        // No interim response: without content, when the content already arrived, for
+        // HTTP/1.0 (RFC 9110 §10.1.1: MUST ignore the expectation), and before a final response
+        // that closes the connection.
+        let cases: [&[u8]; 4] = [
+            b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n",
+            b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\nx",
+            b"GET /hello.txt HTTP/1.0\r\nContent-Length: 1\r\nExpect: 100-continue\r\nConnection: keep-alive\r\n\r\n",
+            b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        ];
+        for request in cases {
+            let mut connection = new_connection(0);
+            connection.receive(request, 1, &context);
+            let output = drain(&mut connection, 4096, 2);
+            assert_eq!(
+                statuses(&output),
+                [200],
+                "{}",
+                String::from_utf8_lossy(request)
+            );
+        }
     }
 
     proptest! {

@@ -140,6 +140,17 @@ impl<'a> Request<'a> {
         self.version == Version::Http10 && !self.wants_close()
     }
 
+    /// Whether the client sent `Expect: 100-continue` and may wait for an interim `100
+    /// (Continue)` before sending the content. The expectation is case-insensitive, and a
+    /// server MUST ignore it in an HTTP/1.0 request (RFC 9110 §10.1.1).
+    pub fn expects_continue(&self) -> bool {
+        self.version == Version::Http11
+            && self
+                .header_values("expect")
+                .flat_map(list_elements)
+                .any(|expectation| expectation.eq_ignore_ascii_case(b"100-continue"))
+    }
+
     /// All header field lines, in order.
     pub fn headers(&self) -> &[HeaderField<'a>] {
         &self.headers
