@@ -58,6 +58,11 @@ const INGRESS_FRAMES_PER_ROUND_MAX: usize = 256;
 /// first segment and the `503` response.
 const OVERFLOW_BUFFER_BYTES: usize = 2048;
 
+/// Longest wait, in milliseconds, for the request head on an overflow connection before it is
+/// answered `503` regardless: the slots are few, and idle connections (a flood, or browsers'
+/// speculative connections) would otherwise hold them for the whole request-head timeout.
+const OVERFLOW_REQUEST_HEAD_MS: u64 = 1000;
+
 /// A static IPv4 configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StaticIpv4 {
@@ -653,10 +658,19 @@ fn service_socket(
                             display_peer(slot.peer),
                             config.max_connections
                         );
+                        // An idle client must not hold an overflow slot for the whole head
+                        // timeout, or every later client gets a reset instead of the 503.
+                        let timeouts = ConnectionTimeouts {
+                            request_head_ms: config
+                                .timeouts
+                                .request_head_ms
+                                .min(OVERFLOW_REQUEST_HEAD_MS),
+                            ..config.timeouts
+                        };
                         Connection::new_refusing(
                             now_us,
                             config.limits.clone(),
-                            config.timeouts,
+                            timeouts,
                             config.access_log,
                         )
                     }
@@ -692,8 +706,12 @@ fn service_socket(
             match moved.timeout {
                 Some(TimeoutEvent::RequestHead) => {
                     statistics.request_head_timeouts += 1;
+                    let answer = match slot.role {
+                        SocketRole::Regular => "408",
+                        SocketRole::Overflow => "503",
+                    };
                     info!(
-                        "http: {} request head timeout; 408 and close",
+                        "http: {} request head timeout; {answer} and close",
                         display_peer(slot.peer)
                     );
                 }

@@ -52,6 +52,43 @@ fn connections_over_the_limit_get_503_then_reset_and_the_server_recovers() {
     assert_eq!(harness.server.statistics().connections_accepted, 5);
 }
 
+/// Found by the attack run in QEMU: idle connections took every overflow slot for the whole
+/// request-head timeout (10 s), so further clients got a TCP reset instead of `503`. An overflow
+/// connection now waits for its request head at most `OVERFLOW_REQUEST_HEAD_MS` (1 s) and then
+/// answers `503` with `Retry-After` anyway (RFC 9110 §15.6.4), which frees the slot quickly.
+#[test]
+fn an_idle_overflow_connection_gets_503_after_a_second_and_frees_its_slot() {
+    let mut config = test_config();
+    config.max_connections = 2;
+    config.listen_backlog = 2;
+    config.overflow_connections_max = 1;
+    let mut harness = Harness::new(config);
+
+    // Two idle connections fill the limit (their own head timeout is 10 s).
+    let idle: Vec<_> = (0..2).map(|_| harness.connect()).collect();
+    let overflow = harness.connect();
+    harness.advance(Duration::from_millis(900));
+    assert!(!harness.peer_closed(overflow));
+    harness.advance(Duration::from_millis(200));
+    harness.run_until(1000, |harness| harness.peer_closed(overflow));
+    let responses = parse_responses(&harness.take_received(overflow), &[false]).unwrap();
+    assert_eq!(responses[0].status, 503);
+    assert_eq!(responses[0].header("retry-after"), Some("1"));
+    harness.close_client(overflow);
+    harness.settle();
+
+    // The overflow slot is free again: the next client is told 503, not reset.
+    let next = harness.connect();
+    harness.send(next, &get("/hello.txt"));
+    harness.run_until(1000, |harness| harness.peer_closed(next));
+    let responses = parse_responses(&harness.take_received(next), &[false]).unwrap();
+    assert_eq!(responses[0].status, 503);
+    assert_eq!(harness.server.statistics().connections_refused, 2);
+    for client in idle {
+        assert!(!harness.peer_closed(client));
+    }
+}
+
 #[test]
 fn slowloris_gets_408_after_the_header_timeout_while_others_are_served() {
     let mut harness = Harness::new(test_config());

@@ -261,7 +261,8 @@ impl Connection {
 
     /// A connection accepted while the server is at its connection limit: it reads one request
     /// head and answers `503 Service Unavailable` with `Retry-After: 1`, then closes
-    /// (RFC 9110 §15.6.4, §10.2.3).
+    /// (RFC 9110 §15.6.4, §10.2.3). If the head does not arrive within the request-head
+    /// timeout, it answers the same `503` (not `408`) and closes.
     pub fn new_refusing(
         now_us: u64,
         limits: Limits,
@@ -462,8 +463,15 @@ impl Connection {
             && expired(started_us, self.timeouts.request_head_ms)
         {
             // RFC 9110 §15.5.9: 408 tells the client the server closes rather than keep waiting.
-            let response = status_response(Status::RequestTimeout, false, context);
-            let description = String::from("(request head timeout)");
+            // A refusing connection answers 503 regardless (§15.6.4): the client is not slow,
+            // the server is full, and `Retry-After` says when to come back.
+            let (status, description) = if self.refusing {
+                (Status::ServiceUnavailable, "(over the connection limit)")
+            } else {
+                (Status::RequestTimeout, "(request head timeout)")
+            };
+            let response = status_response(status, false, context);
+            let description = String::from(description);
             self.queue_final(response, description, now_us);
             return Some(TimeoutEvent::RequestHead);
         }
