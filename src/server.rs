@@ -16,7 +16,8 @@
 //!
 //! **Closing.** A connection that is done is closed gracefully (FIN once the send buffer has
 //! drained); if the peer has not completed the close within [`ServerConfig::close_linger_ms`]
-//! the socket is aborted. A socket that reaches CLOSED or TIME-WAIT is removed from the socket
+//! the socket is aborted (overflow connections: within a second, and they wait at most a second
+//! for their request head, so idle clients cannot hold the overflow slots). A socket that reaches CLOSED or TIME-WAIT is removed from the socket
 //! set, which frees its buffers: memory stays bounded by the connection limits.
 //!
 //! **Access log.** With [`ServerConfig::access_log`] on, one `info` line per request:
@@ -62,6 +63,20 @@ const OVERFLOW_BUFFER_BYTES: usize = 2048;
 /// answered `503` regardless: the slots are few, and idle connections (a flood, or browsers'
 /// speculative connections) would otherwise hold them for the whole request-head timeout.
 const OVERFLOW_REQUEST_HEAD_MS: u64 = 1000;
+
+/// Longest wait, in milliseconds, for a client to complete the close of an overflow connection
+/// after its `503`: a client that keeps its end open (a flood) must not hold the few overflow
+/// slots for the whole [`ServerConfig::close_linger_ms`]. A second is ample for the few hundred
+/// bytes of a `503` to be delivered.
+const OVERFLOW_CLOSE_LINGER_MS: u64 = 1000;
+
+/// How long a closing socket of `role` waits for the peer before it is aborted, in milliseconds.
+fn close_linger_ms(config: &ServerConfig, role: SocketRole) -> u64 {
+    match role {
+        SocketRole::Regular => config.close_linger_ms,
+        SocketRole::Overflow => config.close_linger_ms.min(OVERFLOW_CLOSE_LINGER_MS),
+    }
+}
 
 /// A static IPv4 configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -595,9 +610,9 @@ impl HttpServer {
                     }
                 }
                 SocketPhase::Closing { since_us } => {
-                    consider(
-                        since_us.saturating_add(self.config.close_linger_ms.saturating_mul(1000)),
-                    );
+                    consider(since_us.saturating_add(
+                        close_linger_ms(&self.config, slot.role).saturating_mul(1000),
+                    ));
                 }
                 SocketPhase::Retiring => consider(now_us),
                 SocketPhase::Listening => {}
@@ -755,7 +770,8 @@ fn service_socket(
                     _ => break,
                 }
             }
-            if now_us >= since_us.saturating_add(config.close_linger_ms.saturating_mul(1000)) {
+            let linger_ms = close_linger_ms(config, slot.role);
+            if now_us >= since_us.saturating_add(linger_ms.saturating_mul(1000)) {
                 statistics.connections_aborted += 1;
                 socket.abort();
                 slot.phase = SocketPhase::Retiring;
