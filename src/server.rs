@@ -17,8 +17,9 @@
 //! **Closing.** A connection that is done is closed gracefully (FIN once the send buffer has
 //! drained); if the peer has not completed the close within [`ServerConfig::close_linger_ms`]
 //! the socket is aborted (overflow connections: within a second, and they wait at most a second
-//! for their request head, so idle clients cannot hold the overflow slots). A socket that reaches CLOSED or TIME-WAIT is removed from the socket
-//! set, which frees its buffers: memory stays bounded by the connection limits.
+//! for their request head, so idle clients cannot hold the overflow slots). A socket that
+//! reaches CLOSED or TIME-WAIT is removed from the socket set, which frees its buffers: memory
+//! stays bounded by the connection limits.
 //!
 //! **Access log.** With [`ServerConfig::access_log`] on, one `info` line per request:
 //! `peer "METHOD target" status bytes duration`, where the duration runs from the moment the
