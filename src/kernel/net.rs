@@ -4,7 +4,8 @@
 use core::ptr::NonNull;
 
 use bareserve::dtb::{DeviceTree, GenetPresence};
-use smoltcp::phy;
+use smoltcp::phy::{self, DeviceCapabilities};
+use smoltcp::time::Instant;
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::pci::bus::{
@@ -16,8 +17,9 @@ use crate::drivers::gic::Gic;
 use crate::drivers::virtio_hal::VirtioHal;
 use crate::drivers::virtio_net::VirtioNic;
 
-/// What the main loop needs from a network card besides `phy::Device`.
-pub trait NetworkCard: phy::Device {
+/// What the main loop needs from a network card besides `phy::Device` (object safe, so the
+/// control path is not duplicated per card type either).
+pub trait NetworkCardControl {
     /// The card's MAC address.
     fn mac_address(&self) -> [u8; 6];
     /// Handles the card's interrupt (acknowledges it at the device).
@@ -31,7 +33,7 @@ pub trait NetworkCard: phy::Device {
     fn describe_statistics(&self) -> alloc::string::String;
 }
 
-impl<T: Transport> NetworkCard for VirtioNic<T> {
+impl<T: Transport> NetworkCardControl for VirtioNic<T> {
     fn mac_address(&self) -> [u8; 6] {
         VirtioNic::mac_address(self)
     }
@@ -75,6 +77,142 @@ pub enum Nic {
         /// Its interrupts (INTIDs).
         intids: [u32; 2],
     },
+}
+
+type GenetDevice = bareserve::genet::Genet<
+    crate::drivers::genet::GenetRegisters,
+    crate::drivers::genet::DmaPool,
+    crate::drivers::genet::GenericTimerClock,
+>;
+
+/// A received frame from whichever card.
+pub enum NicRxToken<'a> {
+    /// From virtio-net (either transport).
+    Virtio(crate::drivers::virtio_net::VirtioRxToken<'a>),
+    /// From GENET.
+    Genet(<GenetDevice as phy::Device>::RxToken<'a>),
+}
+
+/// Permission to send one frame on whichever card.
+pub enum NicTxToken<'a> {
+    /// virtio-net on virtio-mmio.
+    VirtioMmio(crate::drivers::virtio_net::VirtioTxToken<'a, MmioTransport<'static>>),
+    /// virtio-net on PCIe.
+    VirtioPci(crate::drivers::virtio_net::VirtioTxToken<'a, PciTransport>),
+    /// GENET.
+    Genet(<GenetDevice as phy::Device>::TxToken<'a>),
+}
+
+impl phy::RxToken for NicRxToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, consumer: F) -> R {
+        match self {
+            NicRxToken::Virtio(token) => token.consume(consumer),
+            NicRxToken::Genet(token) => token.consume(consumer),
+        }
+    }
+}
+
+impl phy::TxToken for NicTxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, length: usize, producer: F) -> R {
+        match self {
+            NicTxToken::VirtioMmio(token) => token.consume(length, producer),
+            NicTxToken::VirtioPci(token) => token.consume(length, producer),
+            NicTxToken::Genet(token) => token.consume(length, producer),
+        }
+    }
+}
+
+/// One `phy::Device` for every card, so that smoltcp and the server are compiled once rather than
+/// once per card type (the image stays small; the match per frame costs nothing measurable).
+impl phy::Device for Nic {
+    type RxToken<'a>
+        = NicRxToken<'a>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = NicTxToken<'a>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        match self {
+            Nic::VirtioMmio { card, .. } => card
+                .receive(timestamp)
+                .map(|(rx, tx)| (NicRxToken::Virtio(rx), NicTxToken::VirtioMmio(tx))),
+            Nic::VirtioPci { card, .. } => card
+                .receive(timestamp)
+                .map(|(rx, tx)| (NicRxToken::Virtio(rx), NicTxToken::VirtioPci(tx))),
+            Nic::Genet { card, .. } => card
+                .driver
+                .receive(timestamp)
+                .map(|(rx, tx)| (NicRxToken::Genet(rx), NicTxToken::Genet(tx))),
+        }
+    }
+
+    fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
+        match self {
+            Nic::VirtioMmio { card, .. } => card.transmit(timestamp).map(NicTxToken::VirtioMmio),
+            Nic::VirtioPci { card, .. } => card.transmit(timestamp).map(NicTxToken::VirtioPci),
+            Nic::Genet { card, .. } => card.driver.transmit(timestamp).map(NicTxToken::Genet),
+        }
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        match self {
+            Nic::VirtioMmio { card, .. } => card.capabilities(),
+            Nic::VirtioPci { card, .. } => card.capabilities(),
+            Nic::Genet { card, .. } => card.driver.capabilities(),
+        }
+    }
+}
+
+impl Nic {
+    /// The card as the main loop's interface.
+    fn card(&self) -> &dyn NetworkCardControl {
+        match self {
+            Nic::VirtioMmio { card, .. } => card,
+            Nic::VirtioPci { card, .. } => card,
+            Nic::Genet { card, .. } => card,
+        }
+    }
+
+    fn card_mut(&mut self) -> &mut dyn NetworkCardControl {
+        match self {
+            Nic::VirtioMmio { card, .. } => card,
+            Nic::VirtioPci { card, .. } => card,
+            Nic::Genet { card, .. } => card,
+        }
+    }
+
+    /// The INTIDs the card raises.
+    pub fn interrupt_ids(&self) -> &[u32] {
+        match self {
+            Nic::VirtioMmio { intid, .. } | Nic::VirtioPci { intid, .. } => {
+                core::slice::from_ref(intid)
+            }
+            Nic::Genet { intids, .. } => intids,
+        }
+    }
+
+    /// The card's MAC address.
+    pub fn mac_address(&self) -> [u8; 6] {
+        self.card().mac_address()
+    }
+
+    /// Handles the card's interrupt.
+    pub fn acknowledge_interrupt(&mut self) {
+        self.card_mut().acknowledge_interrupt();
+    }
+
+    /// Periodic housekeeping; returns when it next wants to run (microseconds since reset).
+    pub fn housekeeping(&mut self, now_us: u64) -> Option<u64> {
+        self.card_mut().housekeeping(now_us)
+    }
+
+    /// One line of counters for the console.
+    pub fn describe_statistics(&self) -> alloc::string::String {
+        self.card().describe_statistics()
+    }
 }
 
 /// Finds the network card the device tree describes — virtio-net on virtio-mmio, on PCIe, or the

@@ -13,7 +13,7 @@ use crate::arch::{self, timer};
 use crate::console;
 use crate::drivers::gic::Gic;
 use crate::heap;
-use crate::net::{NetworkCard, Nic};
+use crate::net::Nic;
 
 /// Longest sleep without a deadline: the loop wakes at least this often anyway, which bounds the
 /// damage of a missed interrupt.
@@ -41,15 +41,6 @@ pub struct Context {
     pub boot_start_us: u64,
     /// Unix time at reset (clock zero), from the RTC, if the board has one.
     pub unix_time_at_boot_s: Option<u64>,
-}
-
-/// Serves the site on `nic` forever.
-pub fn run(context: Context, nic: Nic) -> ! {
-    match nic {
-        Nic::VirtioMmio { card, intid } => serve(context, card, &[intid]),
-        Nic::VirtioPci { card, intid } => serve(context, card, &[intid]),
-        Nic::Genet { card, intids } => serve(context, card, &intids),
-    }
 }
 
 /// Without a network card: keep the console alive.
@@ -98,7 +89,8 @@ fn server_config(config: &Config, mac: [u8; 6]) -> ServerConfig {
     server
 }
 
-fn serve<C: NetworkCard>(mut context: Context, mut card: C, card_intids: &[u32]) -> ! {
+/// Serves the site on `card` forever.
+pub fn run(mut context: Context, mut card: Nic) -> ! {
     let mac = card.mac_address();
     let mut server_config = server_config(&context.config, mac);
     server_config.unix_time_at_clock_zero_s = context.unix_time_at_boot_s;
@@ -137,7 +129,7 @@ fn serve<C: NetworkCard>(mut context: Context, mut card: C, card_intids: &[u32])
         while let Some(intid) = context.gic.acknowledge() {
             if intid == context.interrupts.timer {
                 timer::acknowledge();
-            } else if card_intids.contains(&intid) {
+            } else if card.interrupt_ids().contains(&intid) {
                 card.acknowledge_interrupt();
             } else if Some(intid) == context.interrupts.console {
                 let summary = server_summary(&server, &card);
@@ -154,7 +146,7 @@ fn now() -> Instant {
     Instant::from_micros(timer::now_us() as i64)
 }
 
-fn server_summary<C: NetworkCard>(server: &HttpServer, card: &C) -> String {
+fn server_summary(server: &HttpServer, card: &Nic) -> String {
     let statistics = server.statistics();
     alloc::format!(
         "addresses {:?}\nconnections open {}, sockets {}\n{:?}\n{}\n",

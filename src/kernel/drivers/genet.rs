@@ -15,7 +15,7 @@ use bareserve::genet::{
 
 use crate::arch::{cache, timer};
 use crate::drivers::gic::Gic;
-use crate::net::{NetworkCard, Nic};
+use crate::net::{NetworkCardControl, Nic};
 
 /// Size of the GENET register block (DTB `reg`; rpi4.md §6.1).
 const REGISTER_BLOCK_BYTES: usize = 0x1_0000;
@@ -131,7 +131,8 @@ impl Clock for GenericTimerClock {
 
 /// GENET as the kernel's network card.
 pub struct GenetCard {
-    driver: Genet<GenetRegisters, DmaPool, GenericTimerClock>,
+    /// The portable driver (a smoltcp `phy::Device`).
+    pub driver: Genet<GenetRegisters, DmaPool, GenericTimerClock>,
     next_link_poll_us: u64,
 }
 
@@ -201,33 +202,7 @@ pub fn probe(description: &GenetDescription<'_>, gic: &mut Gic) -> Option<Nic> {
     })
 }
 
-impl smoltcp::phy::Device for GenetCard {
-    type RxToken<'a>
-        = <Genet<GenetRegisters, DmaPool, GenericTimerClock> as smoltcp::phy::Device>::RxToken<'a>
-    where
-        Self: 'a;
-    type TxToken<'a>
-        = <Genet<GenetRegisters, DmaPool, GenericTimerClock> as smoltcp::phy::Device>::TxToken<'a>
-    where
-        Self: 'a;
-
-    fn receive(
-        &mut self,
-        timestamp: smoltcp::time::Instant,
-    ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        self.driver.receive(timestamp)
-    }
-
-    fn transmit(&mut self, timestamp: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
-        self.driver.transmit(timestamp)
-    }
-
-    fn capabilities(&self) -> smoltcp::phy::DeviceCapabilities {
-        self.driver.capabilities()
-    }
-}
-
-impl NetworkCard for GenetCard {
+impl NetworkCardControl for GenetCard {
     fn mac_address(&self) -> [u8; 6] {
         self.driver.mac_address()
     }
