@@ -19,6 +19,9 @@ use crate::net::Nic;
 /// damage of a missed interrupt.
 const MAX_SLEEP_US: u64 = 1_000_000;
 
+/// With `heap_report`, heap use is logged every this many requests (a leak shows as growth).
+const HEAP_REPORT_EVERY_REQUESTS: u64 = 10_000;
+
 /// INTIDs the loop handles itself.
 pub struct Interrupts {
     /// The EL1 physical timer.
@@ -104,6 +107,7 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
         ready_us.saturating_sub(context.boot_start_us)
     );
     let mut announced_address = None;
+    let mut next_heap_report = HEAP_REPORT_EVERY_REQUESTS;
     loop {
         let now_us = timer::now_us();
         let delay = server.poll(Instant::from_micros(now_us as i64), &mut card);
@@ -116,6 +120,17 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
                 );
             }
             announced_address = address;
+        }
+        if context.config.heap_report && server.statistics().requests_answered >= next_heap_report {
+            let usage = heap::usage();
+            log::info!(
+                "heap after {} requests: {} KiB in use, high-water mark {} KiB, {} connections open",
+                server.statistics().requests_answered,
+                usage.used_bytes / 1024,
+                usage.high_water_bytes / 1024,
+                server.connection_count()
+            );
+            next_heap_report = server.statistics().requests_answered + HEAP_REPORT_EVERY_REQUESTS;
         }
         let mut wake_us = now_us
             .saturating_add(delay.map_or(MAX_SLEEP_US, |d| d.total_micros().min(MAX_SLEEP_US)));
