@@ -128,8 +128,8 @@ fn workspace_root() -> PathBuf {
         .map_or(manifest.clone(), Path::to_path_buf)
 }
 
-/// ELF → flat binary with the `llvm-objcopy` of the toolchain's `llvm-tools` component
-/// (rust-toolchain.toml installs it).
+/// ELF → flat binary with the toolchain's `llvm-objcopy` (the `llvm-tools` component, which
+/// rust-toolchain.toml lists) or the `rust-objcopy` that rustc ships.
 fn objcopy(elf: &Path, image: &Path) -> Result<(), String> {
     let sysroot = Command::new("rustc")
         .args(["--print", "sysroot"])
