@@ -192,6 +192,32 @@ impl ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// Largest send buffer per connection: a 64 KiB window keeps a TCP stream busy at the
+    /// emulator's link speeds (prior-art.md §9: 1 KiB buffers cripple throughput).
+    pub const TCP_TX_BUFFER_MAX_BYTES: usize = 64 * 1024;
+    /// Smallest send buffer per connection: a few full-size segments in flight.
+    pub const TCP_TX_BUFFER_MIN_BYTES: usize = 8 * 1024;
+
+    /// Sizes the per-connection send buffers so that every socket the server may hold at once
+    /// (`max_connections`, the listeners and the overflow sockets) fits in `memory_budget_bytes`,
+    /// between [`Self::TCP_TX_BUFFER_MIN_BYTES`] and [`Self::TCP_TX_BUFFER_MAX_BYTES`], rounded
+    /// down to 1 KiB. Many connections on little RAM get smaller windows instead of running the
+    /// heap dry; returns the chosen size.
+    pub fn fit_buffers_to_memory(&mut self, memory_budget_bytes: usize) -> usize {
+        let sockets = self
+            .max_connections
+            .saturating_add(self.listen_backlog)
+            .saturating_add(self.overflow_connections_max)
+            .max(1);
+        let per_socket = memory_budget_bytes / sockets;
+        let for_send = per_socket.saturating_sub(self.tcp_rx_buffer_bytes) & !1023;
+        self.tcp_tx_buffer_bytes =
+            for_send.clamp(Self::TCP_TX_BUFFER_MIN_BYTES, Self::TCP_TX_BUFFER_MAX_BYTES);
+        self.tcp_tx_buffer_bytes
+    }
+}
+
 /// Counters the kernel can print.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ServerStatistics {
@@ -957,6 +983,22 @@ fn withdraw_ipv4(interface: &mut Interface) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn send_buffers_fit_the_memory_budget() {
+        let mac = EthernetAddress([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+        let mut config = ServerConfig::new(mac);
+        // Plenty of memory: the maximum window.
+        assert_eq!(config.fit_buffers_to_memory(64 * 1024 * 1024), 64 * 1024);
+        // 128 + 8 + 8 sockets in 4 MiB: 29,127 bytes each, minus 4 KiB receive, rounded to 1 KiB.
+        assert_eq!(config.fit_buffers_to_memory(4 * 1024 * 1024), 24 * 1024);
+        // 1024 connections in 16 MiB: the floor.
+        config.max_connections = 1024;
+        assert_eq!(config.fit_buffers_to_memory(16 * 1024 * 1024), 11 * 1024);
+        assert_eq!(config.fit_buffers_to_memory(1024 * 1024), 8 * 1024);
+        assert_eq!(config.fit_buffers_to_memory(0), 8 * 1024);
+    }
+
     use super::*;
 
     #[test]

@@ -97,6 +97,16 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
     let mac = card.mac_address();
     let mut server_config = server_config(&context.config, mac);
     server_config.unix_time_at_clock_zero_s = context.unix_time_at_boot_s;
+    // Half of the free heap for TCP send buffers; the rest covers receive buffers, connection
+    // state and responses being built.
+    let heap = heap::usage();
+    let budget_bytes = heap.size_bytes.saturating_sub(heap.used_bytes) / 2;
+    let send_buffer_bytes = server_config.fit_buffers_to_memory(budget_bytes);
+    log::info!(
+        "up to {} connections, {} KiB send buffer each",
+        server_config.max_connections,
+        send_buffer_bytes / 1024
+    );
     let port = server_config.http_port;
     let site = core::mem::take(&mut context.site);
     let mut server = HttpServer::new(server_config, site, &mut card, now());
