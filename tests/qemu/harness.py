@@ -104,6 +104,9 @@ class VirtOptions:
     transport: str = "mmio"  # "mmio" or "pci"
     no_reboot: bool = False
     with_network: bool = True
+    # A host tap device to attach instead of user networking (no port forwarding then); the
+    # device must exist and be up, as in a network namespace the test created.
+    tap_interface: str = ""
 
     def command(self, http_port: int) -> list[str]:
         """The QEMU command line, serial console on stdio (stdin → guest UART, guest UART →
@@ -118,7 +121,10 @@ class VirtOptions:
             "-append", self.bootargs,
         ]
         if self.with_network:
-            command += ["-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{http_port}-:80"]
+            if self.tap_interface:
+                command += ["-netdev", f"tap,id=net0,ifname={self.tap_interface},script=no,downscript=no"]
+            else:
+                command += ["-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{http_port}-:80"]
             if self.transport == "mmio":
                 command += [
                     "-device", "virtio-net-device,netdev=net0",
