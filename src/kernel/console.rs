@@ -87,7 +87,13 @@ static LOGGER: Logger = Logger;
 
 impl Log for Logger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
+        // Third-party crates' info lines (virtio-drivers prints its feature negotiation) are
+        // detail for `log=debug`, not for the normal console.
+        let ours =
+            metadata.target().starts_with("kernel") || metadata.target().starts_with("bareserve");
+        let level = metadata.level();
+        level <= log::max_level()
+            && (ours || level <= Level::Warn || log::max_level() >= LevelFilter::Debug)
     }
 
     fn log(&self, record: &Record<'_>) {
