@@ -282,8 +282,10 @@ wait_quiet() {
 }
 
 # ---- 3a. measure.sh over user networking and over tap ------------------------------------
-# Time limit per measure.sh: boots, warm-up, 2 wrk figures and 10 MiB transfers, generously.
-MEASURE_TIMEOUT=$((120 + RUNS * (2 * DURATION + 90)))
+# Time limit per measure.sh: boots (<= 15 s each under TCG), warm-up, 2 wrk figures and the
+# 10 MiB transfers (a few seconds each at >= 5 MB/s). A server that stalls is cut off here; the
+# figures measure.sh printed before that are kept, the rest reported as failed.
+MEASURE_TIMEOUT=$((60 + RUNS * (2 * DURATION + 40)))
 run_measure() { # server net
   local server=$1 net=$2 host port prefix=() name="$1-$2" rc=0 start
   if [[ $net == tap ]]; then host=10.0.3.15 port=80 prefix=(ip netns exec "$NETNS")
@@ -410,12 +412,21 @@ if ! skip minram; then
     wait_quiet
     say "min RAM of ours (binary search 4..256 MiB)"
     low=4 high=256   # low is assumed to fail (the image alone is larger), high must pass
+    minram_retries=0 minram_retry_passed=()
     if ours_minram_try "$high"; then
       while ((high - low > 1)); do
         mid=$(((low + high) / 2))
-        if ours_minram_try "$mid"; then high=$mid; else low=$mid; fi
+        # A failure is tried once more: a stalled transfer (seen on this server, at any size)
+        # would otherwise pass for a RAM limit. Retries are counted in the note.
+        if ours_minram_try "$mid"; then high=$mid
+        else
+          say "  retrying ${mid} MiB once"; minram_retries=$((minram_retries + 1))
+          if ours_minram_try "$mid"; then high=$mid; minram_retry_passed+=("$mid"); else low=$mid; fi
+        fi
       done
-      record min_ram_MiB ours "$high" "" "binary search, min-ram.sh criteria"
+      note="binary search, min-ram.sh criteria; $minram_retries failure(s) retried"
+      ((${#minram_retry_passed[@]} == 0)) || note="$note, passed on retry at ${minram_retry_passed[*]} MiB (first attempt stalled)"
+      record min_ram_MiB ours "$high" "" "$note"
     else
       record min_ram_MiB ours "" "" "fails even at 256 MiB"
     fi
