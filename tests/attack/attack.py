@@ -173,14 +173,25 @@ class Target:
     def __init__(self, port, nginx_port):
         self.port = port
         self.nginx_port = nginx_port
+        self.validator_cache = {}
+
+    def validators(self, port):
+        """(ETag, Last-Modified) of /text.txt on the server at `port`, so conditional requests
+        sent to nginx for the comparison carry nginx's own validators."""
+        if port not in self.validator_cache:
+            replies, _ = parse_replies(exchange(port, request("/text.txt", headers=["Connection: close"]))[0])
+            self.validator_cache[port] = (replies[0].header("etag"), replies[0].header("last-modified"))
+        return self.validator_cache[port]
 
     def raw(self, name, data, head_only=(), timeout=3.0, shut_write=False, compare=True):
         """Sends raw bytes to bareserve (and nginx, for the table); returns (replies, closed)."""
-        data_ours, closed = exchange(self.port, data, timeout=timeout, shut_write=shut_write)
+        build = data if callable(data) else (lambda port: data)
+        data_ours, closed = exchange(self.port, build(self.port), timeout=timeout, shut_write=shut_write)
         replies, _ = parse_replies(data_ours, head_only)
         if self.nginx_port and compare:
             try:
-                data_nginx, nginx_closed = exchange(self.nginx_port, data, timeout=timeout, shut_write=shut_write)
+                data_nginx, nginx_closed = exchange(self.nginx_port, build(self.nginx_port), timeout=timeout,
+                                                    shut_write=shut_write)
                 nginx_replies, _ = parse_replies(data_nginx, head_only)
                 nginx_text = " | ".join(reply.summary() for reply in nginx_replies) or "(no response)"
                 nginx_text += " [closed]" if nginx_closed else " [open]"
@@ -332,7 +343,9 @@ def traversal_checks(t):
 
 def range_checks(t, site_big):
     def ranged(name, value, status, content_range=None, body=None, extra=()):
-        replies, _ = t.raw(name, request("/text.txt", headers=[f"Range: {value}", *extra]), timeout=1.0)
+        fields = extra if callable(extra) else (lambda etag, modified: extra)
+        build = lambda port: request("/text.txt", headers=[f"Range: {value}", *fields(*t.validators(port))])
+        replies, _ = t.raw(name, build, timeout=1.0)
         reply = replies[0] if replies else None
         ok = reply is not None and reply.status == status
         if ok and content_range is not None:
@@ -358,13 +371,10 @@ def range_checks(t, site_big):
         check("multipart Content-Type", (reply.header("content-type") or "").startswith("multipart/byteranges; boundary="),
               str(reply.header("content-type")))
         check("multipart body has both parts", b"Content-Range: bytes 0-1/" in reply.body and b"Content-Range: bytes 10-11/" in reply.body, "")
-    get, _ = t.raw("GET /text.txt for validators", request("/text.txt"), timeout=1.0, compare=False)
-    etag = get[0].header("etag") if get else '"x"'
-    modified = get[0].header("last-modified") if get else "x"
-    ranged("If-Range matching ETag gives 206", "bytes=0-0", 206, extra=[f"If-Range: {etag}"])
+    ranged("If-Range matching ETag gives 206", "bytes=0-0", 206, extra=lambda etag, _: [f"If-Range: {etag}"])
     ranged("If-Range other ETag gives 200", "bytes=0-0", 200, extra=['If-Range: "other"'])
-    ranged("If-Range weak ETag gives 200", "bytes=0-0", 200, extra=[f"If-Range: W/{etag}"])
-    ranged("If-Range matching date gives 206", "bytes=0-0", 206, extra=[f"If-Range: {modified}"])
+    ranged("If-Range weak ETag gives 200", "bytes=0-0", 200, extra=lambda etag, _: [f"If-Range: W/{etag}"])
+    ranged("If-Range matching date gives 206", "bytes=0-0", 206, extra=lambda _, modified: [f"If-Range: {modified}"])
     ranged("If-Range other date gives 200", "bytes=0-0", 200, extra=["If-Range: Mon, 01 Jan 2001 00:00:00 GMT"])
     ranged("If-Range garbage gives 200", "bytes=0-0", 200, extra=["If-Range: garbage"])
     replies, _ = t.raw("HEAD with Range is 200", request("/text.txt", method="HEAD", headers=["Range: bytes=0-0"]), head_only=(0,), timeout=1.0)
@@ -376,32 +386,38 @@ def range_checks(t, site_big):
 
 
 def conditional_checks(t):
-    get, _ = t.raw("GET /text.txt", request("/text.txt"), timeout=1.0, compare=False)
-    etag = get[0].header("etag")
-    modified = get[0].header("last-modified")
-    epoch = time.mktime(time.strptime(modified, "%a, %d %b %Y %H:%M:%S GMT")) - time.timezone
-    later = time.gmtime(epoch + 3600)
-    earlier = time.gmtime(epoch - 3600)
-    rfc850 = time.strftime("%A, %d-%b-%y %H:%M:%S GMT", later)
-    asctime = time.strftime("%a %b %e %H:%M:%S %Y", later)
+    def date_fields(modified):
+        epoch = time.mktime(time.strptime(modified, "%a, %d %b %Y %H:%M:%S GMT")) - time.timezone
+        later, earlier = time.gmtime(epoch + 3600), time.gmtime(epoch - 3600)
+        return {
+            "rfc850": time.strftime("%A, %d-%b-%y %H:%M:%S GMT", later),
+            "asctime": time.strftime("%a %b %e %H:%M:%S %Y", later),
+            "earlier": time.strftime("%a, %d %b %Y %H:%M:%S GMT", earlier),
+        }
+
+    etag, _ = t.validators(t.port)
     for name, fields, status in (
-        ("If-None-Match exact is 304", [f"If-None-Match: {etag}"], 304),
-        ("If-None-Match * is 304", ["If-None-Match: *"], 304),
-        ("If-None-Match weak is 304", [f"If-None-Match: W/{etag}"], 304),
-        ("If-None-Match list is 304", [f'If-None-Match: "a", {etag}, "b"'], 304),
-        ("If-None-Match other is 200", ['If-None-Match: "other"'], 200),
-        ("If-Modified-Since IMF-fixdate equal is 304", [f"If-Modified-Since: {modified}"], 304),
-        ("If-Modified-Since rfc850 later is 304", [f"If-Modified-Since: {rfc850}"], 304),
-        ("If-Modified-Since asctime later is 304", [f"If-Modified-Since: {asctime}"], 304),
-        ("If-Modified-Since earlier is 200", [f"If-Modified-Since: {time.strftime('%a, %d %b %Y %H:%M:%S GMT', earlier)}"], 200),
-        ("If-Modified-Since garbage is 200", ["If-Modified-Since: yesterday"], 200),
-        ("If-None-Match wins over If-Modified-Since", ['If-None-Match: "other"', f"If-Modified-Since: {modified}"], 200),
-        ("If-Match other is 412", ['If-Match: "other"'], 412),
-        ("If-Match weak is 412 (strong comparison)", [f"If-Match: W/{etag}"], 412),
-        ("If-Match * is 200", ["If-Match: *"], 200),
-        ("If-Unmodified-Since earlier is 412", [f"If-Unmodified-Since: {time.strftime('%a, %d %b %Y %H:%M:%S GMT', earlier)}"], 412),
+        ("If-None-Match exact is 304", lambda e, m, d: [f"If-None-Match: {e}"], 304),
+        ("If-None-Match * is 304", lambda e, m, d: ["If-None-Match: *"], 304),
+        ("If-None-Match weak is 304", lambda e, m, d: [f"If-None-Match: W/{e}"], 304),
+        ("If-None-Match list is 304", lambda e, m, d: [f'If-None-Match: "a", {e}, "b"'], 304),
+        ("If-None-Match other is 200", lambda e, m, d: ['If-None-Match: "other"'], 200),
+        ("If-Modified-Since IMF-fixdate equal is 304", lambda e, m, d: [f"If-Modified-Since: {m}"], 304),
+        ("If-Modified-Since rfc850 later is 304", lambda e, m, d: [f"If-Modified-Since: {d['rfc850']}"], 304),
+        ("If-Modified-Since asctime later is 304", lambda e, m, d: [f"If-Modified-Since: {d['asctime']}"], 304),
+        ("If-Modified-Since earlier is 200", lambda e, m, d: [f"If-Modified-Since: {d['earlier']}"], 200),
+        ("If-Modified-Since garbage is 200", lambda e, m, d: ["If-Modified-Since: yesterday"], 200),
+        ("If-None-Match wins over If-Modified-Since", lambda e, m, d: ['If-None-Match: "other"', f"If-Modified-Since: {m}"], 200),
+        ("If-Match other is 412", lambda e, m, d: ['If-Match: "other"'], 412),
+        ("If-Match weak is 412 (strong comparison)", lambda e, m, d: [f"If-Match: W/{e}"], 412),
+        ("If-Match * is 200", lambda e, m, d: ["If-Match: *"], 200),
+        ("If-Unmodified-Since earlier is 412", lambda e, m, d: [f"If-Unmodified-Since: {d['earlier']}"], 412),
     ):
-        replies, _ = t.raw(name, request("/text.txt", headers=fields), timeout=1.0)
+        def build(port, fields=fields):
+            port_etag, port_modified = t.validators(port)
+            return request("/text.txt", headers=fields(port_etag, port_modified, date_fields(port_modified)))
+
+        replies, _ = t.raw(name, build, timeout=1.0)
         reply = replies[0] if replies else None
         check(name, reply is not None and reply.status == status, reply.summary() if reply else "no reply")
         if reply is not None and status == 304:
@@ -442,6 +458,28 @@ def body_checks(t):
     t.expect_status("GET with small body then next request", request("/robots.txt", headers=["Content-Length: 10"]) + b"0123456789"
                     + request("/robots.txt"), [200, 200], timeout=1.0)
     t.expect_status("GET with body over the limit is 413", request("/", headers=["Content-Length: 100000"]), [413], closed=True)
+    # RFC 9112 §9.6: after the 413 the server closes, but keeps reading and dropping what the
+    # client still sends, so no RST destroys the response before the client reads it.
+    sock = socket.create_connection((HOST, t.port), timeout=3)
+    sock.sendall(request("/", headers=["Content-Length: 1000000"]))
+    try:
+        for _ in range(100):
+            sock.sendall(b"x" * 10000)
+    except OSError:
+        pass
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    sock.close()
+    replies, _ = parse_replies(data)
+    check("413 arrives intact while the client keeps sending its 1 MB body", [r.status for r in replies] == [413],
+          repr(data[:60]))
     t.expect_status("GET with chunked body is 501", request("/", headers=["Transfer-Encoding: chunked"]) + b"5\r\nhello\r\n0\r\n\r\n",
                     [501], closed=True)
     replies, closed = t.raw("Expect 100-continue with body", request("/robots.txt", headers=["Content-Length: 5", "Expect: 100-continue"]),
