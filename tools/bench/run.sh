@@ -425,7 +425,7 @@ if ! skip minram; then
         fi
       done
       note="binary search, min-ram.sh criteria; $minram_retries failure(s) retried"
-      ((${#minram_retry_passed[@]} == 0)) || note="$note, passed on retry at ${minram_retry_passed[*]} MiB (first attempt stalled)"
+      ((${#minram_retry_passed[@]} == 0)) || note="$note, passed on retry at ${minram_retry_passed[*]} MiB (first attempt failed)"
       record min_ram_MiB ours "$high" "" "$note"
     else
       record min_ram_MiB ours "" "" "fails even at 256 MiB"
