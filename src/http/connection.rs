@@ -212,6 +212,8 @@ pub struct Connection {
     transport_backlog_bytes: usize,
     /// Abort decided (send stall).
     aborted: bool,
+    /// The client closed its sending half (TCP FIN): what `input` holds is all that will come.
+    peer_closed: bool,
     /// Every request is answered with `503 Service Unavailable` (the server is at its limit).
     refusing: bool,
     /// Keep [`RequestRecord`]s for the access log.
@@ -251,6 +253,7 @@ impl Connection {
             last_output_progress_us: now_us,
             transport_backlog_bytes: 0,
             aborted: false,
+            peer_closed: false,
             refusing: false,
             access_log,
             finished_records: Vec::new(),
@@ -329,14 +332,27 @@ impl Connection {
         }
     }
 
-    /// The client closed its sending half (TCP FIN): no more requests will come. A partial
-    /// request is dropped; queued responses are still sent, then the connection closes.
+    /// The client closed its sending half (TCP FIN): no more requests will come. Complete
+    /// requests still waiting in the input buffer (behind a full response queue) are answered
+    /// as the queue drains — the FIN ends the requests, not the responses (RFC 9112 §9.6); a
+    /// partial request is dropped. Then the connection closes.
     pub fn receive_closed(&mut self) {
-        if self.input_state != InputState::Ended {
-            self.input_state = InputState::Ended;
-            self.input.clear();
-            self.request_started_us = None;
+        if self.input_state == InputState::Ended {
+            return;
         }
+        self.peer_closed = true;
+        // Everything received has been parsed unless the response queue stopped the parser.
+        let parsing_paused = self.outgoing.len() >= MAX_QUEUED_RESPONSES && !self.input.is_empty();
+        if !parsing_paused {
+            self.end_input();
+        }
+    }
+
+    /// No more requests will be read.
+    fn end_input(&mut self) {
+        self.input_state = InputState::Ended;
+        self.input.clear();
+        self.request_started_us = None;
     }
 
     /// Copies the next output bytes (response heads and bodies, in order) into `out`; returns
@@ -572,6 +588,10 @@ impl Connection {
                     let remaining_bytes = remaining_bytes - discarded as u64;
                     if remaining_bytes > 0 {
                         self.input_state = InputState::DiscardingBody { remaining_bytes };
+                        if self.peer_closed {
+                            // The rest of the body will never come.
+                            self.end_input();
+                        }
                         return;
                     }
                     self.input_state = InputState::Head;
@@ -579,6 +599,9 @@ impl Connection {
                 }
                 InputState::Head => {
                     if self.input.is_empty() {
+                        if self.peer_closed {
+                            self.end_input();
+                        }
                         // A large head grew the buffer; do not keep that much per idle
                         // connection.
                         if self.input.capacity() > INPUT_RETAINED_BYTES {
@@ -597,6 +620,10 @@ impl Connection {
                         self.request_started_us = Some(now_us);
                     }
                     if !self.parse_one(now_us, context) {
+                        if self.peer_closed && self.input_state == InputState::Head {
+                            // Only a partial request is left, and nothing more will come.
+                            self.end_input();
+                        }
                         return;
                     }
                 }
@@ -1132,6 +1159,47 @@ mod tests {
                 String::from_utf8_lossy(request)
             );
         }
+    }
+
+    /// Found by the attack run: 60 pipelined requests followed by the client's FIN got 38
+    /// answers. The requests beyond the response queue waited in the input buffer, and the FIN
+    /// threw them away. A half-closed client still gets every complete request answered
+    /// (RFC 9112 §9.6: the FIN ends the requests, not the responses).
+    #[test]
+    fn requests_waiting_behind_a_full_response_queue_are_answered_after_the_peer_fin() {
+        let (site, settings) = (site(), settings());
+        let context = ResponseContext {
+            site: &site,
+            settings: &settings,
+            now_unix_s: None,
+        };
+        let count = MAX_QUEUED_RESPONSES + 4;
+        let requests: Vec<u8> = (0..count).flat_map(|_| get("/hello.txt")).collect();
+        let mut connection = new_connection(0);
+        assert_eq!(connection.receive(&requests, 1, &context), requests.len());
+        assert_eq!(connection.requests_answered(), MAX_QUEUED_RESPONSES as u64);
+        connection.receive_closed();
+        let mut output = Vec::new();
+        for now_us in 2..10 {
+            output.extend_from_slice(&drain(&mut connection, 4096, now_us));
+            connection.receive(&[], now_us, &context);
+        }
+        assert_eq!(statuses(&output), vec![200; count]);
+        assert_eq!(connection.disposition(), Disposition::Close);
+
+        // A partial request left behind the queue is dropped once the queue drains.
+        let mut requests = requests;
+        requests.extend_from_slice(b"GET /hello.txt HTTP/1.1\r\nHo");
+        let mut connection = new_connection(0);
+        assert_eq!(connection.receive(&requests, 1, &context), requests.len());
+        connection.receive_closed();
+        let mut output = Vec::new();
+        for now_us in 2..10 {
+            output.extend_from_slice(&drain(&mut connection, 4096, now_us));
+            connection.receive(&[], now_us, &context);
+        }
+        assert_eq!(statuses(&output), vec![200; count]);
+        assert_eq!(connection.disposition(), Disposition::Close);
     }
 
     proptest! {
