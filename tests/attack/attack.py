@@ -519,6 +519,11 @@ def half_close_checks(t):
           f"{[r.status for r in replies]} closed={closed}")
     replies, closed = t.raw("half-close after 3 pipelined", request("/robots.txt") * 3, shut_write=True)
     check("half-close: 3 pipelined responses arrive", [r.status for r in replies] == [200] * 3 and closed, f"{len(replies)}")
+    # More requests than the response queue holds (16), with responses that fill the send
+    # buffer: the ones waiting behind the queue must be answered after the FIN too.
+    replies, closed = t.raw("half-close after 60 pipelined", request("/style.css") * 60, shut_write=True, timeout=5.0)
+    check("half-close: 60 pipelined responses arrive", [r.status for r in replies] == [200] * 60 and closed,
+          f"{len(replies)} closed={closed}")
 
 
 def rst_checks(t):
