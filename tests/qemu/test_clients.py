@@ -87,6 +87,12 @@ TAP_INTERFACE = "tap0"
 TAP_HOST_ADDRESS = "10.0.5.1"
 TAP_GUEST_ADDRESS = "10.0.5.15"
 TAP_PREFIX_LENGTH = 24
+TAP_BROADCAST_ADDRESS = "10.0.5.255"
+# While the guest boots, the namespace broadcasts a UDP datagram to the discard port (RFC 863)
+# this often, for this long: traffic that arrives while the guest brings its NIC up, as on any
+# busy LAN. It ends before the checks start.
+BOOT_TRAFFIC_INTERVAL_S = 0.005
+BOOT_TRAFFIC_S = 1.5
 # QEMU's default MAC 52:54:00:12:34:56 as a modified EUI-64 link-local address (RFC 4291 §2.5.1,
 # Appendix A); the kernel prints the same (`net: MAC … link-local …`).
 GUEST_LINK_LOCAL = "fe80::5054:ff:fe12:3456"
@@ -95,10 +101,9 @@ PING_REPLY_TIMEOUT_S = 2
 # The round-trip check: echo requests this far apart, each answered within the limit. A guest
 # that misses the receive interrupt answers only when its loop wakes anyway (at most every
 # second, src/kernel/serve.rs MAX_SLEEP_US), which shows as round trips near one second; under
-# TCG a prompt answer takes a few milliseconds. The namespace's tap runs without duplicate
-# address detection, so Linux sends its IPv6 router solicitation and MLD reports the moment QEMU
-# opens the device — frames that arrive while the guest is still bringing its NIC up, as they
-# would on a busy LAN.
+# TCG a prompt answer takes a few milliseconds. Frames that reach the NIC while the guest is still
+# bringing it up (BOOT_TRAFFIC_*, and Linux's own IPv6 router solicitation and MLD reports) make
+# this likely to show.
 ROUND_TRIP_PINGS = 5
 ROUND_TRIP_INTERVAL_S = 0.2
 ROUND_TRIP_LIMIT_MS = 250
@@ -1103,6 +1108,26 @@ sys.stdout.buffer.write(body)
 """
 
 
+# Broadcasts UDP datagrams on the namespace's network for a while (run by the namespace's
+# python3); errors while the tap has no carrier yet (QEMU not started) are counted, not fatal.
+BOOT_TRAFFIC_SCRIPT = """
+import socket, sys, time
+address, interval_s, duration_s = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sender.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+sent = refused = 0
+deadline = time.monotonic() + duration_s
+while time.monotonic() < deadline:
+    try:
+        sender.sendto(b"bareserve boot traffic", (address, 9))
+        sent += 1
+    except OSError:
+        refused += 1
+    time.sleep(interval_s)
+print(f"{sent} sent, {refused} refused")
+"""
+
+
 def tap_unavailable_reason() -> str | None:
     """Why the tap checks cannot run here, or None."""
     if os.geteuid() != 0:
@@ -1150,10 +1175,8 @@ def clients_tap(run: GroupRun) -> None:
         raise TestSkipped(f"cannot create a network namespace: {created.stderr.decode(errors='replace').strip()}")
     try:
         # No duplicate address detection on the new device (RFC 4862 §5.4 allows
-        # DupAddrDetectTransmits = 0): its link-local address is usable at once, and Linux sends
-        # its first IPv6 frames as soon as QEMU opens the tap, while the guest is still starting
-        # (see ROUND_TRIP_LIMIT_MS). Best effort: without the sysctl the address takes a second
-        # longer and those frames come later.
+        # DupAddrDetectTransmits = 0): its link-local address is usable at once. Best effort:
+        # without the sysctl the address takes a second longer.
         run_program(in_namespace(namespace, ["sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0"]), timeout_s=10)
         ip_command("-n", namespace, "link", "set", "lo", "up")
         ip_command("-n", namespace, "tuntap", "add", "dev", TAP_INTERFACE, "mode", "tap")
@@ -1162,8 +1185,19 @@ def clients_tap(run: GroupRun) -> None:
         options = VirtOptions(image=run.context.image("virt"), tap_interface=TAP_INTERFACE,
                               bootargs=f"ip={TAP_GUEST_ADDRESS}/{TAP_PREFIX_LENGTH} gw={TAP_HOST_ADDRESS}")
         command = in_namespace(namespace, options.command(0))
-        with booted(command, 0, run.context.log_path("clients_tap")) as machine:
-            tap_checks(run, machine, namespace, files)
+        traffic = subprocess.Popen(
+            in_namespace(namespace, ["python3", "-c", BOOT_TRAFFIC_SCRIPT, TAP_BROADCAST_ADDRESS,
+                                     str(BOOT_TRAFFIC_INTERVAL_S), str(BOOT_TRAFFIC_S)]),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=die_with_parent)
+        try:
+            with booted(command, 0, run.context.log_path("clients_tap")) as machine:
+                tap_checks(run, machine, namespace, files, traffic)
+        finally:
+            if traffic.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(traffic.pid, signal.SIGKILL)
+            traffic.communicate(timeout=10)
     finally:
         deleted = run_program(["ip", "netns", "delete", namespace], timeout_s=10)
         if deleted.returncode != 0:
@@ -1171,17 +1205,25 @@ def clients_tap(run: GroupRun) -> None:
             print(f"# could not delete network namespace {namespace}: {reason}", flush=True)
 
 
-def tap_checks(run: GroupRun, machine: Machine, namespace: str, files: dict[str, bytes]) -> None:
-    """The checks against a guest on the namespace's tap device."""
+def tap_checks(run: GroupRun, machine: Machine, namespace: str, files: dict[str, bytes],
+               traffic: subprocess.Popen) -> None:
+    """The checks against a guest on the namespace's tap device; `traffic` is the broadcast
+    sender running while the guest boots."""
     python = "python3"
 
     def ready() -> str:
-        serving = machine.wait_for(r"serving http://" + re.escape(TAP_GUEST_ADDRESS) + r":80/[^\n]*", BOOT_TIMEOUT_S)
+        serving = machine.wait_for(r"serving http://" + re.escape(TAP_GUEST_ADDRESS) + r":80/[^\n]*\n",
+                                   BOOT_TIMEOUT_S)
         link_local = machine.wait_for(r"link-local (\S+)/64", 5)
         if link_local[1] != GUEST_LINK_LOCAL:
             raise TestFailure(f"guest link-local {link_local[1]}, "
                               f"expected {GUEST_LINK_LOCAL} (EUI-64 of 52:54:00:12:34:56)")
-        return f"{serving[0].strip()}; link-local {link_local[1]}"
+        try:
+            output, _ = traffic.communicate(timeout=BOOT_TRAFFIC_S + 10)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("the boot-traffic sender did not end") from None
+        return (f"{serving[0].strip()}; link-local {link_local[1]}; boot traffic to {TAP_BROADCAST_ADDRESS}: "
+                f"{output.decode(errors='replace').strip()}")
 
     def ping(arguments: list[str], what: str) -> str:
         ping_path = require_program("ping", "iputils-ping")
