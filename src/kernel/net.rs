@@ -11,11 +11,11 @@ use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::pci::bus::{
     BarInfo, Cam, Command, ConfigurationAccess, DeviceFunction, MemoryBarType, MmioCam, PciRoot,
 };
-use virtio_drivers::transport::{DeviceType, Transport};
+use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
 
 use crate::drivers::gic::Gic;
 use crate::drivers::virtio_hal::VirtioHal;
-use crate::drivers::virtio_net::VirtioNic;
+use crate::drivers::virtio_net::{NicTransport, VirtioNic, WithoutEventIndex};
 
 /// What the main loop needs from a network card besides `phy::Device` (object safe, so the
 /// control path is not duplicated per card type either).
@@ -56,17 +56,10 @@ impl<T: Transport> NetworkCardControl for VirtioNic<T> {
 
 /// The network card found, with the interrupt it raises.
 pub enum Nic {
-    /// virtio-net on virtio-mmio.
-    VirtioMmio {
-        /// The device.
-        card: VirtioNic<MmioTransport<'static>>,
-        /// Its interrupt (INTID).
-        intid: u32,
-    },
-    /// virtio-net on PCIe.
-    VirtioPci {
-        /// The device.
-        card: VirtioNic<PciTransport>,
+    /// virtio-net, on virtio-mmio or PCIe.
+    Virtio {
+        /// The device (boxed: its token maps make it far larger than the other variant).
+        card: alloc::boxed::Box<VirtioNic<NicTransport>>,
         /// Its interrupt (INTID).
         intid: u32,
     },
@@ -95,10 +88,8 @@ pub enum NicRxToken<'a> {
 
 /// Permission to send one frame on whichever card.
 pub enum NicTxToken<'a> {
-    /// virtio-net on virtio-mmio.
-    VirtioMmio(crate::drivers::virtio_net::VirtioTxToken<'a, MmioTransport<'static>>),
-    /// virtio-net on PCIe.
-    VirtioPci(crate::drivers::virtio_net::VirtioTxToken<'a, PciTransport>),
+    /// virtio-net.
+    Virtio(crate::drivers::virtio_net::VirtioTxToken<'a, NicTransport>),
     /// GENET.
     Genet(<GenetDevice as phy::Device>::TxToken<'a>),
 }
@@ -115,8 +106,7 @@ impl phy::RxToken for NicRxToken<'_> {
 impl phy::TxToken for NicTxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, length: usize, producer: F) -> R {
         match self {
-            NicTxToken::VirtioMmio(token) => token.consume(length, producer),
-            NicTxToken::VirtioPci(token) => token.consume(length, producer),
+            NicTxToken::Virtio(token) => token.consume(length, producer),
             NicTxToken::Genet(token) => token.consume(length, producer),
         }
     }
@@ -136,12 +126,9 @@ impl phy::Device for Nic {
 
     fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         match self {
-            Nic::VirtioMmio { card, .. } => card
+            Nic::Virtio { card, .. } => card
                 .receive(timestamp)
-                .map(|(rx, tx)| (NicRxToken::Virtio(rx), NicTxToken::VirtioMmio(tx))),
-            Nic::VirtioPci { card, .. } => card
-                .receive(timestamp)
-                .map(|(rx, tx)| (NicRxToken::Virtio(rx), NicTxToken::VirtioPci(tx))),
+                .map(|(rx, tx)| (NicRxToken::Virtio(rx), NicTxToken::Virtio(tx))),
             Nic::Genet { card, .. } => card
                 .driver
                 .receive(timestamp)
@@ -151,16 +138,14 @@ impl phy::Device for Nic {
 
     fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
         match self {
-            Nic::VirtioMmio { card, .. } => card.transmit(timestamp).map(NicTxToken::VirtioMmio),
-            Nic::VirtioPci { card, .. } => card.transmit(timestamp).map(NicTxToken::VirtioPci),
+            Nic::Virtio { card, .. } => card.transmit(timestamp).map(NicTxToken::Virtio),
             Nic::Genet { card, .. } => card.driver.transmit(timestamp).map(NicTxToken::Genet),
         }
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
         match self {
-            Nic::VirtioMmio { card, .. } => card.capabilities(),
-            Nic::VirtioPci { card, .. } => card.capabilities(),
+            Nic::Virtio { card, .. } => card.capabilities(),
             Nic::Genet { card, .. } => card.driver.capabilities(),
         }
     }
@@ -170,16 +155,14 @@ impl Nic {
     /// The card as the main loop's interface.
     fn card(&self) -> &dyn NetworkCardControl {
         match self {
-            Nic::VirtioMmio { card, .. } => card,
-            Nic::VirtioPci { card, .. } => card,
+            Nic::Virtio { card, .. } => &**card,
             Nic::Genet { card, .. } => card,
         }
     }
 
     fn card_mut(&mut self) -> &mut dyn NetworkCardControl {
         match self {
-            Nic::VirtioMmio { card, .. } => card,
-            Nic::VirtioPci { card, .. } => card,
+            Nic::Virtio { card, .. } => &mut **card,
             Nic::Genet { card, .. } => card,
         }
     }
@@ -187,9 +170,7 @@ impl Nic {
     /// The INTIDs the card raises.
     pub fn interrupt_ids(&self) -> &[u32] {
         match self {
-            Nic::VirtioMmio { intid, .. } | Nic::VirtioPci { intid, .. } => {
-                core::slice::from_ref(intid)
-            }
+            Nic::Virtio { intid, .. } => core::slice::from_ref(intid),
             Nic::Genet { intids, .. } => intids,
         }
     }
@@ -270,18 +251,16 @@ fn probe_virtio_mmio(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic>
             );
             continue;
         };
-        match VirtioNic::new(transport) {
+        match VirtioNic::new(WithoutEventIndex(SomeTransport::from(transport))) {
             Ok(card) => {
                 log::info!(
                     "virtio-net on virtio-mmio at {:#x}, INTID {}",
                     device.base,
                     interrupt.intid
                 );
-                gic.enable(
-                    interrupt.intid,
-                    interrupt.trigger == bareserve::dtb::Trigger::Edge,
-                );
-                return Some(Nic::VirtioMmio {
+                let mut card = alloc::boxed::Box::new(card);
+                enable_interrupt_after_bring_up(gic, &mut card, interrupt);
+                return Some(Nic::Virtio {
                     card,
                     intid: interrupt.intid,
                 });
@@ -294,6 +273,27 @@ fn probe_virtio_mmio(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic>
         }
     }
     None
+}
+
+/// Enables a virtio device's interrupt once the device is up, then clears its interrupt status.
+///
+/// QEMU's virtio-mmio line is a level (high while the ISR has a bit set) that the device tree
+/// declares edge-triggered. A frame that arrives while the driver is still posting receive
+/// buffers raises the line before the GIC watches for edges; nothing would ever lower it (only
+/// the handler acknowledges the ISR), so no edge — and no interrupt — would come again: the
+/// server then ran only on the idle loop's 1 s timer wake-ups. Acknowledging after enabling
+/// lowers the line, so the next event is an edge; whatever arrived before is found by the first
+/// poll of the rings.
+fn enable_interrupt_after_bring_up(
+    gic: &mut Gic,
+    card: &mut VirtioNic<NicTransport>,
+    interrupt: bareserve::dtb::Interrupt,
+) {
+    gic.enable(
+        interrupt.intid,
+        interrupt.trigger == bareserve::dtb::Trigger::Edge,
+    );
+    card.acknowledge_interrupt();
 }
 
 /// Offset of the Interrupt Line register in a type 0 header; Interrupt Pin is the byte after it
@@ -334,11 +334,13 @@ fn probe_virtio_pci(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic> 
                 continue;
             }
         };
-        match VirtioNic::new(transport) {
+        match VirtioNic::new(WithoutEventIndex(SomeTransport::from(transport))) {
             Ok(card) => {
+                let card = alloc::boxed::Box::new(card);
                 log::info!("virtio-net on PCIe {function}, INTID {}", intid.intid);
-                gic.enable(intid.intid, intid.trigger == bareserve::dtb::Trigger::Edge);
-                return Some(Nic::VirtioPci {
+                let mut card = card;
+                enable_interrupt_after_bring_up(gic, &mut card, intid);
+                return Some(Nic::Virtio {
                     card,
                     intid: intid.intid,
                 });

@@ -118,6 +118,7 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
     );
     let mut announced_address = None;
     let mut next_heap_report = HEAP_REPORT_EVERY_REQUESTS;
+    let mut wake_counts = WakeCounts::default();
     loop {
         let now_us = timer::now_us();
         let delay = server.poll(Instant::from_micros(now_us as i64), &mut card);
@@ -150,14 +151,17 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
         if wake_us > timer::now_us() {
             timer::set_deadline_us(wake_us);
             arch::wait_for_interrupt();
+            wake_counts.sleeps += 1;
         }
         while let Some(intid) = context.gic.acknowledge() {
             if intid == context.interrupts.timer {
                 timer::acknowledge();
+                wake_counts.timer += 1;
             } else if card.interrupt_ids().contains(&intid) {
                 card.acknowledge_interrupt();
+                wake_counts.network += 1;
             } else if Some(intid) == context.interrupts.console {
-                let summary = server_summary(&server, &card);
+                let summary = alloc::format!("{}{wake_counts:?}\n", server_summary(&server, &card));
                 handle_console_input(Some(&summary), "");
             } else {
                 log::warn!("unexpected interrupt {intid}");
@@ -165,6 +169,15 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
             context.gic.end(intid);
         }
     }
+}
+
+/// How often the loop slept and what woke it (console `s`): a network card whose interrupts
+/// stopped arriving shows as timer wake-ups only.
+#[derive(Debug, Default)]
+struct WakeCounts {
+    sleeps: u64,
+    timer: u64,
+    network: u64,
 }
 
 fn now() -> Instant {

@@ -187,6 +187,8 @@ pub fn probe(description: &GenetDescription<'_>, gic: &mut Gic) -> Option<Nic> {
     for &intid in &description.intids {
         gic.enable(intid, false);
     }
+    // Whatever was latched during bring-up is cleared; the first poll finds its frames.
+    let _ = driver.acknowledge_interrupts();
     log::info!(
         "GENET v5 at {:#x}, INTIDs {:?}, MAC {:02x?} (from the {source}); waiting for link",
         description.base,
