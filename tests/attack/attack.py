@@ -383,6 +383,16 @@ def range_checks(t, site_big):
     check("Range on empty file is 416", replies and replies[0].status == 416, replies[0].summary() if replies else "")
     replies, _ = t.raw("Range on big file tail", request("/big.bin", headers=["Range: bytes=-16"]), timeout=2.0, compare=False)
     check("Range on big file tail", replies and replies[0].status == 206 and replies[0].body == site_big[-16:], "")
+    # Two ranges covering 10 MiB: multipart would need a boundary search over every byte before
+    # the first one is sent (0.4 s of a single-threaded server); over 1 MiB the whole file is sent.
+    sock = socket.create_connection((HOST, t.port), timeout=5)
+    start = time.time()
+    sock.sendall(request("/big.bin", headers=["Range: bytes=0-5242879,5242881-", "Connection: close"]))
+    first = sock.recv(100)
+    elapsed = time.time() - start
+    sock.close()
+    check("two ranges over 10 MiB: 200 whole file, first byte within 0.1 s",
+          first.startswith(b"HTTP/1.1 200 ") and elapsed < 0.1, f"{first[:20]!r} after {elapsed:.3f} s")
 
 
 def conditional_checks(t):
