@@ -164,6 +164,19 @@ def request(path="/", method="GET", headers=(), version="HTTP/1.1", host=True):
 # Checks
 
 
+def summarise(replies, closed):
+    """One table cell: the replies' summaries, runs of identical ones as `N × summary`."""
+    runs = []
+    for reply in replies:
+        text = reply.summary()
+        if runs and runs[-1][1] == text:
+            runs[-1][0] += 1
+        else:
+            runs.append([1, text])
+    cell = " | ".join(text if count == 1 else f"{count} × {text}" for count, text in runs) or "(no response)"
+    return cell + (" [closed]" if closed else " [open]")
+
+
 def check(name, condition, detail=""):
     RESULTS.append((name, bool(condition), detail))
     print(f"{'PASS' if condition else 'FAIL'} {name}{'' if condition else ': ' + detail}", flush=True)
@@ -193,12 +206,10 @@ class Target:
                 data_nginx, nginx_closed = exchange(self.nginx_port, build(self.nginx_port), timeout=timeout,
                                                     shut_write=shut_write)
                 nginx_replies, _ = parse_replies(data_nginx, head_only)
-                nginx_text = " | ".join(reply.summary() for reply in nginx_replies) or "(no response)"
-                nginx_text += " [closed]" if nginx_closed else " [open]"
+                nginx_text = summarise(nginx_replies, nginx_closed)
             except OSError as error:
                 nginx_text = f"error {error}"
-            ours_text = " | ".join(reply.summary() for reply in replies) or "(no response)"
-            ours_text += " [closed]" if closed else " [open]"
+            ours_text = summarise(replies, closed)
             COMPARISON.append((name, nginx_text, ours_text))
         return replies, closed
 
