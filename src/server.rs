@@ -56,6 +56,10 @@ const POLL_ROUNDS_MAX: usize = 32;
 /// Most frames received in one round before the sockets are serviced.
 const INGRESS_FRAMES_PER_ROUND_MAX: usize = 256;
 
+/// Heap kept free besides a new socket's buffers: room for the connection state, request
+/// buffers and responses of the connections already open.
+pub const MEMORY_RESERVE_BYTES: usize = 256 * 1024;
+
 /// Buffer size, each way, of a socket on the overflow listener: enough for a request head's
 /// first segment and the `503` response.
 const OVERFLOW_BUFFER_BYTES: usize = 2048;
@@ -121,7 +125,7 @@ pub struct StaticIpv6 {
 }
 
 /// Everything the server needs from the kernel (mostly from bootargs).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The NIC's MAC address.
     pub mac: EthernetAddress,
@@ -155,6 +159,11 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Settings shaping every response.
     pub response: ResponseSettings,
+    /// Free heap bytes now, if the caller can tell. Before a listening socket is added, the
+    /// server checks that its buffers and a reserve ([`MEMORY_RESERVE_BYTES`]) fit; when they
+    /// do not, new clients get `503` from the small overflow socket (or a reset when even that
+    /// does not fit) instead of the allocation failing.
+    pub free_memory_bytes: Option<fn() -> usize>,
     /// Unix time, in seconds, at `Instant` zero of the clock passed to [`HttpServer::poll`], if
     /// known (the RTC on QEMU `virt`; the Raspberry Pi has none). Used for `Date`.
     pub unix_time_at_clock_zero_s: Option<u64>,
@@ -188,6 +197,7 @@ impl ServerConfig {
                 cache_control: None,
             },
             unix_time_at_clock_zero_s: None,
+            free_memory_bytes: None,
         }
     }
 }
@@ -555,15 +565,29 @@ impl HttpServer {
                 (SocketRole::Overflow, false) => overflow_in_use += 1,
             }
         }
-        let capacity = self.config.max_connections.saturating_sub(regular_in_use);
+        let free_memory = self.config.free_memory_bytes.map(|free| free());
+        let fits = |bytes: usize| {
+            free_memory.is_none_or(|free| free >= bytes.saturating_add(MEMORY_RESERVE_BYTES))
+        };
+        let regular_bytes = self
+            .config
+            .tcp_rx_buffer_bytes
+            .saturating_add(self.config.tcp_tx_buffer_bytes);
+        let capacity = if fits(regular_bytes.saturating_mul(regular_listening.max(1))) {
+            self.config.max_connections.saturating_sub(regular_in_use)
+        } else {
+            // Out of memory for more connections: as if the limit were reached.
+            0
+        };
         let wanted = self.config.listen_backlog.max(1).min(capacity);
         for _ in regular_listening..wanted {
             if !self.add_listener(SocketRole::Regular) {
                 return;
             }
         }
-        let overflow_wanted =
-            capacity == 0 && overflow_in_use < self.config.overflow_connections_max;
+        let overflow_wanted = capacity == 0
+            && overflow_in_use < self.config.overflow_connections_max
+            && fits(2 * OVERFLOW_BUFFER_BYTES);
         match (overflow_wanted, overflow_listener) {
             (true, None) => {
                 self.add_listener(SocketRole::Overflow);

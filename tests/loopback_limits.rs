@@ -243,3 +243,49 @@ fn dhcp_without_a_server_falls_back_to_the_static_address() {
     let responses = harness.request(client, &get("/hello.txt"), &[false]);
     assert_eq!(responses[0].status, 200);
 }
+
+/// Free heap as the test's fake allocator reports it (a static, so a plain `fn` can read it).
+static FREE_MEMORY_BYTES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(usize::MAX);
+
+fn fake_free_memory() -> usize {
+    FREE_MEMORY_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// When the heap cannot hold another connection's buffers (the kernel's allocator reports free
+/// bytes), new clients get `503` from the small overflow socket instead of an allocation failure
+/// (which would panic and reset the kernel); once memory is back, clients are served again.
+#[test]
+fn clients_get_503_when_memory_runs_low_and_are_served_when_it_is_back() {
+    let mut config = test_config();
+    config.free_memory_bytes = Some(fake_free_memory);
+    let mut harness = Harness::new(config);
+    let client = harness.connect();
+    assert_eq!(
+        harness.request(client, &get("/hello.txt"), &[false])[0].status,
+        200
+    );
+    harness.close_client(client);
+    harness.settle();
+
+    // Enough for the small overflow socket, not for a regular one.
+    FREE_MEMORY_BYTES.store(
+        bareserve::server::MEMORY_RESERVE_BYTES + 8 * 1024,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    harness.settle();
+    let refused = harness.connect();
+    harness.send(refused, &get("/hello.txt"));
+    harness.run_until(2000, |harness| harness.peer_closed(refused));
+    let responses = parse_responses(&harness.take_received(refused), &[false]).unwrap();
+    assert_eq!(responses[0].status, 503);
+    harness.close_client(refused);
+
+    FREE_MEMORY_BYTES.store(usize::MAX, std::sync::atomic::Ordering::Relaxed);
+    harness.settle();
+    let client = harness.connect();
+    assert_eq!(
+        harness.request(client, &get("/hello.txt"), &[false])[0].status,
+        200
+    );
+}

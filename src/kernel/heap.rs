@@ -100,6 +100,12 @@ pub fn usage() -> HeapUsage {
     }
 }
 
+/// Bytes not allocated now (both heaps; fragmentation may make the largest block smaller).
+pub fn free_bytes() -> usize {
+    let usage = usage();
+    usage.size_bytes.saturating_sub(usage.used_bytes)
+}
+
 // SAFETY: allocations come from linked_list_allocator's first-fit heap over memory given to it
 // by `init`; it returns blocks of at least `layout.size()` bytes with `layout.align()`, and
 // `dealloc` only returns blocks it handed out.
