@@ -465,6 +465,34 @@ fn status_of_every_error() {
     }
 }
 
+/// Found by the attack run: a request line ended by bare CRs (`GET / HTTP/1.1\rHost: x\r\r`)
+/// was waited on until the head timeout, as no LF ever came. RFC 9112 §2.2: a recipient MUST
+/// consider a bare CR invalid (or replace it with SP); a CR followed by anything but LF is now a
+/// malformed request line at once, while a CR at the end of the input may still be the start of
+/// CRLF.
+#[test]
+fn bare_cr_in_the_request_line_is_rejected_without_waiting_for_a_line_feed() {
+    let cases: &[(&[u8], ParseOutcome<'static>)] = &[
+        (
+            b"GET /robots.txt HTTP/1.1\rHost: x\r\r",
+            ParseOutcome::Error(RequestError::MalformedRequestLine),
+        ),
+        (
+            b"GET /a\rb HTTP/1.1",
+            ParseOutcome::Error(RequestError::MalformedRequestLine),
+        ),
+        (
+            b"GET / HTTP/1.1\r\r\n",
+            ParseOutcome::Error(RequestError::MalformedRequestLine),
+        ),
+        (b"GET / HTTP/1.1\r", ParseOutcome::Partial),
+        (b"\r\n\r", ParseOutcome::Partial),
+    ];
+    for (raw, expected) in cases {
+        assert_eq!(&parse(raw), expected, "{}", String::from_utf8_lossy(raw));
+    }
+}
+
 #[test]
 fn partial_input_is_partial_until_complete() {
     let raw = b"GET /docs/ HTTP/1.1\r\nHost: example.com\r\nAccept: text/html\r\n\r\n";
