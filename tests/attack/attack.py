@@ -288,6 +288,8 @@ def smuggling_checks(t):
     t.expect_status("obs-fold is 400", request("/", headers=["X-A: a", " b"]), [400], closed=True)
     t.expect_status("space before colon is 400", request("/", headers=["Host : x"], host=False), [400], closed=True)
     t.expect_status("bare LF line endings are accepted", b"GET /robots.txt HTTP/1.1\nHost: x\n\n", [200], timeout=1.0)
+    t.expect_status("bare CR line endings are 400 at once", b"GET /robots.txt HTTP/1.1\rHost: x\r\r", [400], closed=True,
+                    timeout=1.0)
     t.expect_status("bare CR in a header is 400", b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", [400], closed=True)
     t.expect_status("NUL in header value is 400", b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", [400], closed=True)
     t.expect_status("NUL in request line is 400", b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n", [400], closed=True)
