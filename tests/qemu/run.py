@@ -35,6 +35,7 @@ import test_boot  # noqa: E402,F401  (registers its groups)
 import test_clients  # noqa: E402,F401
 import test_console  # noqa: E402,F401
 import test_faults  # noqa: E402,F401
+import test_genet  # noqa: E402,F401
 import test_http  # noqa: E402,F401
 import test_rpi4  # noqa: E402,F401
 import test_timer  # noqa: E402,F401
