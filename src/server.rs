@@ -164,6 +164,11 @@ pub struct ServerConfig {
     /// do not, new clients get `503` from the small overflow socket (or a reset when even that
     /// does not fit) instead of the allocation failing.
     pub free_memory_bytes: Option<fn() -> usize>,
+    /// A microsecond clock on the same time base as the `Instant`s passed to
+    /// [`HttpServer::poll`], if the caller has one. Within one poll the server otherwise sees a
+    /// single instant, and the access log's durations (request parsed → last byte handed to
+    /// TCP) would all read 0.
+    pub clock_us: Option<fn() -> u64>,
     /// Unix time, in seconds, at `Instant` zero of the clock passed to [`HttpServer::poll`], if
     /// known (the RTC on QEMU `virt`; the Raspberry Pi has none). Used for `Date`.
     pub unix_time_at_clock_zero_s: Option<u64>,
@@ -198,6 +203,7 @@ impl ServerConfig {
             },
             unix_time_at_clock_zero_s: None,
             free_memory_bytes: None,
+            clock_us: None,
         }
     }
 }
@@ -765,7 +771,7 @@ fn service_socket(
                 }
                 _ => {}
             }
-            let moved = serve(connection, socket, context, now_us);
+            let moved = serve(connection, socket, context, now_us, config.clock_us);
             *progressed |= moved.bytes_moved;
             statistics.requests_answered += moved.requests_answered;
             statistics.bytes_sent += moved.bytes_sent;
@@ -852,7 +858,10 @@ fn serve(
     socket: &mut tcp::Socket<'static>,
     context: &ResponseContext<'_>,
     now_us: u64,
+    clock_us: Option<fn() -> u64>,
 ) -> ServeOutcome {
+    // The caller's clock when it has one (never earlier than the poll's instant).
+    let current_us = || clock_us.map_or(now_us, |read| read().max(now_us));
     let requests_before = connection.requests_answered();
     let bytes_before = connection.bytes_transmitted();
     let mut bytes_moved = false;
@@ -861,21 +870,21 @@ fn serve(
         // The receive buffer is a ring: up to two contiguous pieces.
         while socket.can_recv() {
             match socket.recv(|bytes| {
-                let consumed = connection.receive(bytes, now_us, context);
+                let consumed = connection.receive(bytes, current_us(), context);
                 (consumed, consumed)
             }) {
                 Ok(consumed) if consumed > 0 => bytes_moved = true,
                 _ => break,
             }
         }
-        connection.receive(&[], now_us, context);
+        connection.receive(&[], current_us(), context);
         if peer_finished_sending(socket.state()) && socket.recv_queue() == 0 {
             // The client sent FIN and everything before it has been read: no more requests.
             connection.receive_closed();
         }
         while connection.has_output() && socket.can_send() {
             match socket.send(|space| {
-                let written = connection.transmit(space, now_us);
+                let written = connection.transmit(space, current_us());
                 (written, written)
             }) {
                 Ok(written) if written > 0 => bytes_moved = true,
@@ -892,7 +901,7 @@ fn serve(
         // Send the 408 at once.
         while connection.has_output() && socket.can_send() {
             match socket.send(|space| {
-                let written = connection.transmit(space, now_us);
+                let written = connection.transmit(space, current_us());
                 (written, written)
             }) {
                 Ok(written) if written > 0 => bytes_moved = true,

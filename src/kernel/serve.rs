@@ -103,6 +103,7 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
     let budget_bytes = heap.size_bytes.saturating_sub(heap.used_bytes) / 2;
     let send_buffer_bytes = server_config.fit_buffers_to_memory(budget_bytes);
     server_config.free_memory_bytes = Some(heap::free_bytes);
+    server_config.clock_us = Some(timer::now_us);
     log::info!(
         "up to {} connections, {} KiB send buffer each",
         server_config.max_connections,
