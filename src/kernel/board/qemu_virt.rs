@@ -11,6 +11,8 @@ pub const UART_FALLBACK_BASE: u64 = 0x0900_0000;
 pub const UART_CLOCK_HZ: u32 = 24_000_000;
 /// The heap may use all RAM: virtio devices reach any guest address.
 pub const HEAP_END_LIMIT: Option<u64> = None;
+/// No VideoCore mailbox on this machine.
+pub const MAILBOX_BASE: Option<u64> = None;
 /// Address ranges holding device registers, mapped as device memory: everything below RAM
 /// (flash, GIC, UART, RTC, virtio-mmio, the PCIe MMIO and I/O windows; `hw/arm/virt.c`
 /// `base_memmap`). The high PCIe ECAM is added from the device tree.

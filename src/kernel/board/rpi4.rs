@@ -17,6 +17,9 @@ pub const HEAP_END_LIMIT: Option<u64> = Some(0x4000_0000);
 /// ARM-local block with the GIC-400 (rpi4.md §0 and §2, DTB `/soc` and `/scb` ranges).
 pub const DEVICE_WINDOWS: &[(u64, u64)] = &[(0xFC00_0000, 0x1_0000_0000)];
 
+/// VideoCore mailbox (rpi4.md §5): the firmware's property interface, for the MAC address.
+pub const MAILBOX_BASE: Option<u64> = Some(0xFE00_B880);
+
 /// GPIO block (BCM2711 ARM Peripherals ch. 5).
 const GPIO_BASE: usize = 0xFE20_0000;
 /// GPFSEL1: function select for GPIO10–19, 3 bits per pin.

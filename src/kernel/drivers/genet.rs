@@ -143,13 +143,21 @@ pub fn probe(description: &GenetDescription<'_>, gic: &mut Gic) -> Option<Nic> {
         return None;
     };
     let mut registers = GenetRegisters { base };
-    // rpi4.md §8: the DTB's address (the firmware fills it), else what the MAC holds (QEMU
-    // preloads its NIC's address there).
+    // rpi4.md §8: the DTB's address (the firmware fills it), else the firmware's answer over
+    // the mailbox, else what the MAC holds (QEMU preloads its NIC's address there).
+    let from_mailbox = || {
+        crate::board::MAILBOX_BASE
+            .and_then(|base| crate::drivers::mailbox::board_mac_address(base as usize))
+            .filter(|mac| usable_mac(*mac))
+    };
     let (mac, source) = match description.mac {
         Some(mac) => (mac, "device tree"),
-        None => (read_mac_address(&mut registers), "MAC registers"),
+        None => match from_mailbox() {
+            Some(mac) => (mac, "firmware mailbox"),
+            None => (read_mac_address(&mut registers), "MAC registers"),
+        },
     };
-    if mac == [0; 6] || mac[0] & 1 == 1 {
+    if !usable_mac(mac) {
         log::error!(
             "GENET: no usable MAC address (device tree has none, registers hold {mac:02x?})"
         );
@@ -202,6 +210,12 @@ pub fn probe(description: &GenetDescription<'_>, gic: &mut Gic) -> Option<Nic> {
         },
         intids: description.intids,
     })
+}
+
+/// A unicast address that is not all zeros (IEEE 802 §8.2: bit 0 of the first byte marks
+/// group addresses).
+fn usable_mac(mac: [u8; 6]) -> bool {
+    mac != [0; 6] && mac[0] & 1 == 0
 }
 
 impl NetworkCardControl for GenetCard {

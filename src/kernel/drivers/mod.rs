@@ -2,6 +2,7 @@
 
 pub mod genet;
 pub mod gic;
+pub mod mailbox;
 pub mod pl011;
 pub mod pl031;
 pub mod virtio_hal;
