@@ -577,8 +577,10 @@ def slowloris_checks(t, count):
             break
     replies, elapsed = timing_get(t.port)
     statuses = [r.status for r in replies]
+    # Below the connection limit, so the answer must be 200 (QEMU's user networking paces host
+    # connects, so the count is tied to max_connections; the loopback tests cover hundreds).
     check(f"slowloris: {len(sockets)} partial heads, a normal client is answered within 2 s",
-          statuses in ([200], [503]) and elapsed < 2.0, f"{statuses} in {elapsed:.2f} s")
+          statuses == [200] and elapsed < 2.0, f"{statuses} in {elapsed:.2f} s")
     for sock in sockets:
         sock.close()
     time.sleep(1.5)
@@ -731,7 +733,7 @@ def main():
     }
     slow_groups = {
         "slow-readers": lambda t: slow_reader_checks(t, max(1, arguments.max_connections - 4)),
-        "slowloris": lambda t: slowloris_checks(t, 100),
+        "slowloris": lambda t: slowloris_checks(t, max(1, arguments.max_connections - 4)),
         "flood": lambda t: flood_checks(t, arguments.max_connections),
         "header-timeout": lambda t: arguments.header_timeout_s and header_timeout_check(t, arguments.header_timeout_s),
         "keep-alive-timeout": lambda t: arguments.keepalive_s and keep_alive_idle_check(t, arguments.keepalive_s),
