@@ -251,6 +251,8 @@ pub struct ServerStatistics {
     pub keep_alive_timeouts: u64,
     /// Connections reset because the client stopped reading, or did not finish closing.
     pub connections_aborted: u64,
+    /// Idle keep-alive connections closed to make room for refused clients' retries.
+    pub idle_connections_reclaimed: u64,
 }
 
 /// Where the IPv4 address currently comes from.
@@ -533,6 +535,7 @@ impl HttpServer {
                 .map(|base_s| base_s.saturating_add(now_us / 1_000_000)),
         };
         let mut progressed = false;
+        let refused_before = statistics.connections_refused;
         slots.retain_mut(|slot| {
             let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
             let keep = service_socket(
@@ -550,6 +553,24 @@ impl HttpServer {
             }
             keep
         });
+        // As nginx does when it runs out of connections: each connection refused at the limit
+        // closes one idle keep-alive connection (RFC 9112 §9.3 lets a server close an idle
+        // persistent connection at any time), so the refused client's retry finds room instead
+        // of idle connections holding the limit for the whole keep-alive timeout.
+        let refused = statistics.connections_refused - refused_before;
+        let idle_connections = slots.iter_mut().filter_map(|slot| match &mut slot.phase {
+            SocketPhase::Serving(connection)
+                if slot.role == SocketRole::Regular && connection.is_idle_keep_alive() =>
+            {
+                Some(connection)
+            }
+            _ => None,
+        });
+        for connection in idle_connections.take(usize::try_from(refused).unwrap_or(usize::MAX)) {
+            connection.close_if_idle();
+            statistics.idle_connections_reclaimed += 1;
+            progressed = true;
+        }
         progressed
     }
 

@@ -92,6 +92,54 @@ fn an_idle_overflow_connection_gets_503_after_a_second_and_frees_its_slot() {
     }
 }
 
+/// Found comparing with nginx, which closes idle keep-alive connections when it runs out of
+/// connections ("reusing connections"): here, clients that kept idle persistent connections
+/// held the whole limit for the keep-alive timeout (75 s) and every newcomer got 503. Now each
+/// connection refused at the limit makes the server close one idle keep-alive connection (RFC
+/// 9112 §9.3: a server may close an idle persistent connection at any time), so a newcomer that
+/// retries after `Retry-After` is served.
+#[test]
+fn a_client_refused_at_the_limit_frees_an_idle_keep_alive_connection_for_its_retry() {
+    let mut config = test_config();
+    config.max_connections = 2;
+    config.listen_backlog = 2;
+    config.overflow_connections_max = 1;
+    let mut harness = Harness::new(config);
+
+    // Two clients were served and keep their connections idle.
+    let idle: Vec<_> = (0..2).map(|_| harness.connect()).collect();
+    for &client in &idle {
+        let responses = harness.request(client, &get("/hello.txt"), &[false]);
+        assert_eq!(responses[0].status, 200);
+    }
+
+    // A newcomer is refused, and one idle connection is closed by the server.
+    let refused = harness.connect();
+    harness.send(refused, &get("/hello.txt"));
+    harness.run_until(1000, |harness| harness.peer_closed(refused));
+    let responses = parse_responses(&harness.take_received(refused), &[false]).unwrap();
+    assert_eq!(responses[0].status, 503);
+    harness.close_client(refused);
+    harness.run_until(1000, |harness| {
+        idle.iter().any(|&client| harness.peer_closed(client))
+    });
+    let closed: Vec<_> = idle
+        .iter()
+        .copied()
+        .filter(|&client| harness.peer_closed(client))
+        .collect();
+    assert_eq!(closed.len(), 1);
+    for client in closed {
+        harness.close_client(client);
+    }
+    harness.settle();
+
+    // Its retry is served.
+    let retry = harness.connect();
+    let responses = harness.request(retry, &get("/hello.txt"), &[false]);
+    assert_eq!(responses[0].status, 200);
+}
+
 #[test]
 fn slowloris_gets_408_after_the_header_timeout_while_others_are_served() {
     let mut harness = Harness::new(test_config());

@@ -498,6 +498,21 @@ impl Connection {
         None
     }
 
+    /// Whether this is an idle persistent connection: at least one request answered, none in
+    /// progress, nothing left to send. Such a connection may be closed at any time (RFC 9112
+    /// §9.3); the server does so to make room when it is at its connection limit.
+    pub fn is_idle_keep_alive(&self) -> bool {
+        self.requests_answered > 0 && self.is_idle()
+    }
+
+    /// Closes an idle persistent connection now, as its idle timer would: the disposition
+    /// becomes [`Disposition::Close`]. Does nothing unless [`Connection::is_idle_keep_alive`].
+    pub fn close_if_idle(&mut self) {
+        if self.is_idle_keep_alive() {
+            self.end_input();
+        }
+    }
+
     /// Takes the access-log records of responses completed since the last call.
     pub fn take_records(&mut self) -> Vec<RequestRecord> {
         core::mem::take(&mut self.finished_records)
