@@ -10,7 +10,8 @@
 //! one as soon as it is taken, as long as fewer than [`ServerConfig::max_connections`]
 //! connections exist. At the limit it keeps a single *overflow* listener with small buffers;
 //! a connection it accepts reads one request head and gets `503 Service Unavailable` with
-//! `Retry-After: 1`, then closes — a clear answer instead of a reset. At most
+//! `Retry-After: 1`, then closes — a clear answer instead of a reset — and one idle keep-alive
+//! connection is closed to make room for the retry (as nginx reuses idle connections). At most
 //! [`ServerConfig::overflow_connections_max`] such connections exist at once; beyond that smoltcp
 //! answers new SYNs with RST.
 //!
