@@ -36,6 +36,10 @@ FIGURES = (
     Figure("min_ram_MiB", "smallest -m serving the site under load", "MiB", False),
     Figure("c1024_rps", "1 KiB keep-alive, wrk -t1 -c1024", "req/s", True),
     Figure("c1024_errors", "errors at 1024 connections (socket + non-2xx)", "count", False),
+    Figure("over_limit_503", "wrk -c1200 over max_connections=1024: 503 answers (ours only)", "count", True),
+    Figure("over_limit_errors", "wrk -c1200 over max_connections=1024: socket errors (ours only)", "count", False),
+    Figure("low_memory_503", "wrk -c1024 /100k.bin at -m 16M: 503 answers (ours only)", "count", True),
+    Figure("low_memory_errors", "wrk -c1024 /100k.bin at -m 16M: socket errors (ours only)", "count", False),
 )
 
 

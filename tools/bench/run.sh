@@ -14,7 +14,8 @@
 #   --quick            see above
 #   --runs N           runs per figure (full 3, quick 1); each figure is the median
 #   --duration S       seconds per wrk run (full 10, quick 3)
-#   --skip LIST        comma list of steps to leave out: user,tap,idle,size,minram,c1024
+#   --skip LIST        comma list of steps to leave out: user,tap,idle,size,minram,c1024,
+#                      overload
 #   --no-build         use the images built by an earlier run (target/bench/*.img)
 #   --servers LIST     comma list, default ours,nginx,busybox
 #   --out FILE         where to write the report (default: see above); --no-report: none
@@ -27,25 +28,34 @@
 #                 idle (other processes < 20 % of a core); full 30, quick 0
 #   BASELINE_MINRAM=rerun   run the baseline's min-ram.sh even if a result for the same
 #                 images is cached in target/bench/minram-cache/
-#   CARGO_TARGET_DIR        where cargo builds (the images are copied to target/bench/)
+#   CARGO_TARGET_DIR        where cargo builds (default target/bench/cargo-target; the images
+#                 are copied to target/bench/)
+#   BENCH_CHECKOUT  where HEAD is extracted for the build, outside the repository (default
+#                 ${TMPDIR:-/tmp}/bareserve-bench-UID/checkout)
 #
 # What it does:
 #   1. target/bench/site: the baseline's sample site (mksite.sh: index.html, 1k.bin,
-#      100k.bin, 10m.bin); builds our kernel with it (SITE=... cargo kernel) and with an
-#      empty site (for the size without the site; separate cargo target dir).
+#      100k.bin, 10m.bin); builds our kernel from the committed HEAD (git archive into
+#      $BENCH_CHECKOUT, recompiled on every run; the working tree's uncommitted changes
+#      are not measured) with it (SITE=... cargo kernel) and with an empty site (for the size
+#      without the site; separate cargo target dir).
 #   2. The baseline under target/baseline/ (CACHE=target/baseline/cache,
 #      BUILD=target/baseline/build): fetch.sh + build-initramfs.sh when an image is missing
 #      (they install wrk, curl, cpio... with apt), and once more with an empty docroot
 #      (build-nosite/) for the size without the site.
 #   3. measure.sh (first_200_s, keepalive_rps, close_rps, large_MBps) for each server over
-#      user networking (hostfwd on 127.0.0.1), then over tap in a private network namespace
-#      made with netns-tap.sh (ours gets ip=10.0.3.15/24 gw=10.0.3.1); the idle host CPU of
-#      each QEMU (CPU time of its threads from /proc/PID/task/*/schedstat over 5 s, after
-#      boot); image sizes; the
-#      smallest -m that serves the site correctly under load (binary search with the
-#      criteria of min-ram.sh; the baseline's own min-ram.sh for nginx and busybox); and
-#      wrk -c1024 keep-alive (ours boots with max_connections=1100).
-#   4. Prints every figure with the ratios ours/nginx and ours/busybox and writes the
+#      user networking (hostfwd on 127.0.0.1; ours gets ip=10.0.2.15/24 gw=10.0.2.2, static
+#      like the baseline's init), then over tap in a private network namespace made with
+#      netns-tap.sh (ours gets ip=10.0.3.15/24 gw=10.0.3.1); ours always with access_log=off.
+#      Then the idle host CPU of each QEMU (CPU time of its threads from
+#      /proc/PID/task/*/schedstat over 5 s, after boot); image sizes; the smallest -m that
+#      serves the site correctly under load (binary search with the criteria of min-ram.sh;
+#      the baseline's own min-ram.sh for nginx and busybox); wrk -c1024 keep-alive (ours boots
+#      with max_connections=1100); and, for ours only, the overload checks (over tap when
+#      root): wrk -c1200 against max_connections=1024, and wrk -c1024 on /100k.bin at -m 16M
+#      (answers per status, resets, still serving afterwards).
+#   4. Prints every figure with the ratios ours/nginx and ours/busybox and whether it meets
+#      its target (targets.tsv: issue 6's targets), and writes the
 #      report (tools/bench/report.py) and the plot of the ratios (tools/bench/plot.py,
 #      matplotlib; pip-installed if missing, skipped with a note if that fails).
 # Raw output of every step: target/bench/results/<date>/. Needs root for apt, mknod
@@ -61,7 +71,7 @@ BASELINE_DIR="$ROOT/target/baseline"
 BASELINE_BUILD="$BASELINE_DIR/build"
 BASELINE_NOSITE_BUILD="$BASELINE_DIR/build-nosite"
 export CACHE="$BASELINE_DIR/cache"
-CARGO_TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+CARGO_TARGET="${CARGO_TARGET_DIR:-$WORK/cargo-target}"
 export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ next to report.py
 
 # ---- options --------------------------------------------------------------------------
@@ -82,7 +92,7 @@ while (($#)); do
 done
 if ((QUICK)); then
   RUNS=${RUNS:-1} DURATION=${DURATION:-3} QUIET_WAIT=${QUIET_WAIT:-0}
-  SKIP="${SKIP:+$SKIP,}tap,minram,c1024"
+  SKIP="${SKIP:+$SKIP,}tap,minram,c1024,overload"
   OUT=${OUT:-$WORK/BENCHMARKS.md}; PLOT="$WORK/ratios.png"; MODE=quick
 else
   RUNS=${RUNS:-3} DURATION=${DURATION:-10} QUIET_WAIT=${QUIET_WAIT:-30}
@@ -149,20 +159,47 @@ mkdir -p "$EMPTY_SITE"
 find "$EMPTY_SITE" -mindepth 1 -delete
 OURS_IMAGE="$WORK/ours.img"
 OURS_NOSITE_IMAGE="$WORK/ours-nosite.img"
+# The kernel is built from the committed HEAD, not from the working tree (other sessions edit
+# it while we measure): `git archive HEAD` into $CHECKOUT. tar -m gives every file the
+# extraction time, so cargo rebuilds the bareserve crate on every run (the archive's own
+# mtimes, the commit time, could be older than the last build's outputs and pass for fresh).
+# The checkout must not lie inside the repository: cargo merges every .cargo/config.toml from
+# the working directory up, and the repository's rustflags (-Tlinker.ld) given twice make
+# the linker place every section twice.
+CHECKOUT="${BENCH_CHECKOUT:-${TMPDIR:-/tmp}/bareserve-bench-$(id -u)/checkout}"
+case "$(realpath -m "$CHECKOUT")/" in
+  "$ROOT"/*) echo "run.sh: BENCH_CHECKOUT must be outside $ROOT (cargo would merge its .cargo/config.toml)" >&2; exit 2 ;;
+esac
+HEAD_COMMIT=$(git -C "$ROOT" rev-parse HEAD)
 if ((BUILD_IMAGES)); then
-  say "building our kernel with the sample site (SITE=$SITE cargo kernel)"
-  (cd "$ROOT" && SITE="$SITE" cargo kernel) >"$RESULTS/build-ours.log" 2>&1 \
+  rm -rf "$CHECKOUT"
+  mkdir -p "$CHECKOUT"
+  git -C "$ROOT" archive --format=tar HEAD | tar -x -m -C "$CHECKOUT"
+  echo "$HEAD_COMMIT" >"$WORK/ours.commit"
+  build_started=$(date +%s)
+  say "building our kernel from HEAD ${HEAD_COMMIT:0:12} with the sample site (SITE=$SITE cargo kernel)"
+  (cd "$CHECKOUT" && SITE="$SITE" CARGO_TARGET_DIR="$CARGO_TARGET" cargo kernel) >"$RESULTS/build-ours.log" 2>&1 \
     || { tail -20 "$RESULTS/build-ours.log" >&2; exit 1; }
+  # A build that did not compile the crate would mean a stale image: refuse it.
+  grep -q 'Compiling bareserve' "$RESULTS/build-ours.log" \
+    || { echo "run.sh: cargo did not recompile bareserve (stale image?); see $RESULTS/build-ours.log" >&2; exit 1; }
+  (($(stat -c %Y "$CARGO_TARGET/kernel-virt.img") >= build_started)) \
+    || { echo "run.sh: $CARGO_TARGET/kernel-virt.img is older than this build" >&2; exit 1; }
   cp -f "$CARGO_TARGET/kernel-virt.img" "$OURS_IMAGE"
   if ! skip size; then
     # A separate target dir: switching SITE back and forth would rebuild the crate each time.
     say "building our kernel with an empty site (for the size without the site)"
-    (cd "$ROOT" && SITE="$EMPTY_SITE" CARGO_TARGET_DIR="$CARGO_TARGET/bench-nosite" cargo kernel) \
+    (cd "$CHECKOUT" && SITE="$EMPTY_SITE" CARGO_TARGET_DIR="$CARGO_TARGET/bench-nosite" cargo kernel) \
       >"$RESULTS/build-ours-nosite.log" 2>&1 || { tail -20 "$RESULTS/build-ours-nosite.log" >&2; exit 1; }
+    grep -q 'Compiling bareserve' "$RESULTS/build-ours-nosite.log" \
+      || { echo "run.sh: cargo did not recompile bareserve without the site; see $RESULTS/build-ours-nosite.log" >&2; exit 1; }
     cp -f "$CARGO_TARGET/bench-nosite/kernel-virt.img" "$OURS_NOSITE_IMAGE"
+  else
+    rm -f "$OURS_NOSITE_IMAGE"   # an image of an older build must not be reported
   fi
 fi
 [[ -f "$OURS_IMAGE" ]] || { echo "run.sh: $OURS_IMAGE missing (run without --no-build)" >&2; exit 1; }
+OURS_COMMIT=$(cat "$WORK/ours.commit" 2>/dev/null || echo unknown)
 
 # ---- 2. the baseline ----------------------------------------------------------------------
 if has_server nginx || has_server busybox; then
@@ -184,14 +221,13 @@ if has_server nginx || has_server busybox; then
 fi
 
 # ---- environment ---------------------------------------------------------------------------
-commit=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-if [[ -n "$(git -C "$ROOT" status --porcelain -- src tools/xtask tools/sitepack Cargo.toml Cargo.lock build.rs linker.ld 2>/dev/null)" ]]; then
-  commit="$commit (with uncommitted changes to the kernel sources)"
-fi
+commit="${OURS_COMMIT:0:12} (git archive of HEAD; uncommitted changes in the working tree are not measured)"
+((BUILD_IMAGES)) || commit="${OURS_COMMIT:0:12} (--no-build: images of an earlier run)"
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "mode: $MODE (runs $RUNS, wrk duration ${DURATION} s)"
   echo "commit: $commit"
+  echo "ours: $(stat -c %s "$OURS_IMAGE") bytes, sha256 $(sha256sum <"$OURS_IMAGE" | cut -c1-16), built $(date -u -r "$OURS_IMAGE" +%Y-%m-%dT%H:%M:%SZ)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "nproc: $(nproc)"
   echo "memory: $(free -m | awk '/Mem:/{printf "%.1f GiB", $2/1024}')"
@@ -220,7 +256,10 @@ start_command() {
       netdev="tap,id=n0,ifname=tap0,script=no,downscript=no"
       append="$append ip=10.0.3.15/24 gw=10.0.3.1"
     else
+      # Static, like the baseline's init (10.0.2.15/24 via 10.0.2.2 on user networking): no
+      # DHCP exchange in first_200_s for either side.
       netdev="user,id=n0,hostfwd=tcp:127.0.0.1:$port-:80"
+      append="$append ip=10.0.2.15/24 gw=10.0.2.2"
     fi
     printf 'exec qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 1 -m %q -nographic -no-reboot -kernel %q -append %q -netdev %q -device %q -global virtio-mmio.force-legacy=false </dev/null >%q 2>&1' \
       "$memory" "$OURS_IMAGE" "$append" "$netdev" "virtio-net-device,netdev=n0,mac=$GUEST_MAC" "$log"
@@ -485,6 +524,73 @@ if ! skip c1024; then
     fi
     stop_background
   done
+fi
+
+# ---- 3f. beyond the limits: 503, not failure (ours only) -----------------------------------
+# Issue 6: the connections are memory-bounded and answered 503 beyond. (a) more clients than
+# max_connections: wrk -c1200 against max_connections=1024 at -m 256M; (b) more than the memory
+# holds: wrk -c1024 on /100k.bin at the min-RAM target (-m 16M) with max_connections=1100, so
+# the heap, not the count, is the bound. Over tap in a private namespace when root (slirp
+# does not pass 1200 concurrent connections to the guest: over user networking (a) never
+# exceeds the limit), else over user networking. Figures: answers per status (status.lua),
+# wrk's socket errors, and GET / -> 200 afterwards (3 tries in ~6 s). wrk counts a
+# connection the server closes after its 503 as one read error, so a server that answers
+# every refused client 503 has no more socket errors than 503s; the rest are resets.
+OVERLOAD_S=10 OVERLOAD_LOWMEM=16M OVERLOAD_NET=user
+overload_run() { # prefix memory extra_bootargs connections path
+  local prefix=$1 memory=$2 extra=$3 connections=$4 path=$5 out code ok200 count503 other errors
+  local alive=0 in_netns=() base detail log
+  if [[ $OVERLOAD_NET == tap ]]; then in_netns=(ip netns exec "$NETNS") base="http://10.0.3.15"
+  else base="http://127.0.0.1:$(port_of ours)"; fi
+  wait_quiet
+  say "overload $prefix over $OVERLOAD_NET: ours at -m $memory ($extra), wrk -t1 -c$connections -d${OVERLOAD_S}s $path"
+  log="$RESULTS/console-$prefix-ours.log"
+  "${in_netns[@]}" bash -c "$(start_command ours "$OVERLOAD_NET" "$memory" "$log" "$extra")" &
+  SERVER_PID=$!
+  STARTED_PIDS+=("$SERVER_PID")
+  local deadline=$((SECONDS + 120)) up=0
+  while ((SECONDS < deadline)) && kill -0 "$SERVER_PID" 2>/dev/null; do
+    code=$("${in_netns[@]}" curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$base/" 2>/dev/null || true)
+    [[ $code == 200 ]] && { up=1; break; }
+    sleep 0.2
+  done
+  if ((up)); then
+    out="$RESULTS/$prefix-ours.txt"
+    timeout $((OVERLOAD_S + 60)) "${in_netns[@]}" wrk -t1 -c"$connections" -d"${OVERLOAD_S}s" --timeout 10s \
+      -s "$HERE/status.lua" "$base$path" >"$out" 2>&1 || true
+    ok200=$(awk '$1 == "status" && $2 == 200 {print $3}' "$out")
+    count503=$(awk '$1 == "status" && $2 == 503 {print $3}' "$out")
+    other=$(awk '$1 == "status" && $2 != 200 && $2 != 503 {n += $3} END {print n + 0}' "$out")
+    errors=$(awk '/Socket errors:/{gsub(/,/,""); print $4 + $6 + $8 + $10}' "$out")
+    for _ in 1 2 3; do
+      code=$("${in_netns[@]}" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$base/" 2>/dev/null || true)
+      [[ $code == 200 ]] && { alive=1; break; }
+      sleep 1
+    done
+    detail="$OVERLOAD_NET net, -m $memory, $extra, wrk -c$connections $path: ${ok200:-0} × 200, ${count503:-0} × 503, $other other"
+    detail="$detail; $(grep -E 'Socket errors|requests in' "$out" | sed 's/^ *//' | paste -sd';')"
+    detail="$detail; $(grep -c 'over the connection limit' "$log" || true) console lines 'over the connection limit'"
+    ((alive)) || detail="$detail; GET / afterwards: ${code:-no answer}"
+    record "${prefix}_503" ours "${count503:-0}" "" "$detail"
+    record "${prefix}_other" ours "$other" "" ""
+    record "${prefix}_errors" ours "${errors:-0}" "" "wrk socket errors (connect + read + write + timeout)"
+    record "${prefix}_alive" ours "$alive" "" "GET / -> 200 after the load (1 = yes)"
+    say "  $detail; alive after: $alive"
+  else
+    record "${prefix}_503" ours "" "" "did not come up at -m $memory"
+    record "${prefix}_alive" ours 0 "" "did not come up at -m $memory"
+  fi
+  stop_background
+}
+if ! skip overload && has_server ours; then
+  if [[ $(id -u) == 0 ]]; then
+    NETNS="bsbench$$"
+    if NS="$NETNS" "$BASELINE/netns-tap.sh" up >"$RESULTS/netns-overload.log" 2>&1; then OVERLOAD_NET=tap
+    else NS="$NETNS" "$BASELINE/netns-tap.sh" down >/dev/null 2>&1 || true; NETNS=""; fi
+  fi
+  overload_run over_limit 256M "max_connections=1024" 1200 /1k.bin
+  overload_run low_memory "$OVERLOAD_LOWMEM" "max_connections=1100" 1024 /100k.bin
+  if [[ -n "$NETNS" ]]; then NS="$NETNS" "$BASELINE/netns-tap.sh" down >/dev/null 2>&1 || true; NETNS=""; fi
 fi
 
 # ---- 4. report --------------------------------------------------------------------------------
