@@ -71,16 +71,18 @@ const OVERFLOW_BUFFER_BYTES: usize = 2048;
 const OVERFLOW_REQUEST_HEAD_MS: u64 = 1000;
 
 /// Longest wait, in milliseconds, for a client to complete the close of an overflow connection
-/// after its `503`: a client that keeps its end open (a flood) must not hold the few overflow
-/// slots for the whole [`ServerConfig::close_linger_ms`]. A second is ample for the few hundred
-/// bytes of a `503` to be delivered.
-const OVERFLOW_CLOSE_LINGER_MS: u64 = 1000;
+/// after its `503`, or of an idle connection closed to make room: a client that keeps its end
+/// open (a flood) must not hold the slots for the whole [`ServerConfig::close_linger_ms`]. A
+/// second is ample for the few hundred bytes of a `503` to be delivered, and a reclaimed idle
+/// connection has nothing left to deliver.
+const SHORT_CLOSE_LINGER_MS: u64 = 1000;
 
-/// How long a closing socket of `role` waits for the peer before it is aborted, in milliseconds.
-fn close_linger_ms(config: &ServerConfig, role: SocketRole) -> u64 {
-    match role {
-        SocketRole::Regular => config.close_linger_ms,
-        SocketRole::Overflow => config.close_linger_ms.min(OVERFLOW_CLOSE_LINGER_MS),
+/// How long a closing socket waits for the peer before it is aborted, in milliseconds.
+fn close_linger_ms(config: &ServerConfig, slot: &SocketSlot) -> u64 {
+    if slot.role == SocketRole::Overflow || slot.reclaimed {
+        config.close_linger_ms.min(SHORT_CLOSE_LINGER_MS)
+    } else {
+        config.close_linger_ms
     }
 }
 
@@ -307,6 +309,8 @@ struct SocketSlot {
     phase: SocketPhase,
     /// The client, once connected (for the log).
     peer: Option<IpEndpoint>,
+    /// An idle connection closed to make room at the connection limit (short close linger).
+    reclaimed: bool,
 }
 
 /// The HTTP server: interface, sockets, connections and site (see the module documentation).
@@ -559,18 +563,18 @@ impl HttpServer {
         // persistent connection at any time), so the refused client's retry finds room instead
         // of idle connections holding the limit for the whole keep-alive timeout.
         let refused = statistics.connections_refused - refused_before;
-        let idle_connections = slots.iter_mut().filter_map(|slot| match &mut slot.phase {
-            SocketPhase::Serving(connection)
-                if slot.role == SocketRole::Regular && connection.is_idle_keep_alive() =>
-            {
-                Some(connection)
-            }
-            _ => None,
+        let idle_slots = slots.iter_mut().filter(|slot| {
+            slot.role == SocketRole::Regular
+                && matches!(&slot.phase, SocketPhase::Serving(connection)
+                    if connection.is_idle_keep_alive())
         });
-        for connection in idle_connections.take(usize::try_from(refused).unwrap_or(usize::MAX)) {
-            connection.close_if_idle();
-            statistics.idle_connections_reclaimed += 1;
-            progressed = true;
+        for slot in idle_slots.take(usize::try_from(refused).unwrap_or(usize::MAX)) {
+            if let SocketPhase::Serving(connection) = &mut slot.phase {
+                connection.close_if_idle();
+                slot.reclaimed = true;
+                statistics.idle_connections_reclaimed += 1;
+                progressed = true;
+            }
         }
         progressed
     }
@@ -669,6 +673,7 @@ impl HttpServer {
             role,
             phase: SocketPhase::Listening,
             peer: None,
+            reclaimed: false,
         });
         true
     }
@@ -689,9 +694,11 @@ impl HttpServer {
                     }
                 }
                 SocketPhase::Closing { since_us } => {
-                    consider(since_us.saturating_add(
-                        close_linger_ms(&self.config, slot.role).saturating_mul(1000),
-                    ));
+                    consider(
+                        since_us.saturating_add(
+                            close_linger_ms(&self.config, slot).saturating_mul(1000),
+                        ),
+                    );
                 }
                 SocketPhase::Retiring => consider(now_us),
                 SocketPhase::Listening => {}
@@ -728,6 +735,7 @@ fn service_socket(
     progressed: &mut bool,
 ) -> bool {
     let state = socket.state();
+    let linger_ms = close_linger_ms(config, slot);
     match &mut slot.phase {
         SocketPhase::Listening => match state {
             tcp::State::Listen => true,
@@ -783,6 +791,7 @@ fn service_socket(
                 tcp::State::Listen => {
                     slot.phase = SocketPhase::Listening;
                     slot.peer = None;
+                    slot.reclaimed = false;
                     return true;
                 }
                 tcp::State::Closed | tcp::State::TimeWait => {
@@ -849,7 +858,6 @@ fn service_socket(
                     _ => break,
                 }
             }
-            let linger_ms = close_linger_ms(config, slot.role);
             if now_us >= since_us.saturating_add(linger_ms.saturating_mul(1000)) {
                 statistics.connections_aborted += 1;
                 socket.abort();

@@ -616,6 +616,27 @@ def flood_checks(t, max_connections):
     check("flood: recovery, 200 after the flood closed", [r.status for r in replies] == [200], f"{[r.status for r in replies]}")
 
 
+def idle_keep_alive_flood_checks(t, max_connections):
+    """max_connections clients each make one request and keep the connection idle: a newcomer
+    is refused (503), which makes the server close one idle keep-alive connection, so its retry
+    after Retry-After is served."""
+    sockets = []
+    for _ in range(max_connections):
+        sock = socket.create_connection((HOST, t.port), timeout=3)
+        sock.sendall(request("/robots.txt"))
+        sock.recv(4096)
+        sockets.append(sock)
+    replies, _ = timing_get(t.port)
+    first = [r.status for r in replies]
+    time.sleep(1.2)
+    replies, _ = timing_get(t.port)
+    check(f"{max_connections} idle keep-alive connections: a newcomer gets 503, its retry 200",
+          first == [503] and [r.status for r in replies] == [200], f"{first} then {[r.status for r in replies]}")
+    for sock in sockets:
+        sock.close()
+    time.sleep(1)
+
+
 def slow_reader_checks(t, count):
     sockets = []
     for _ in range(count):
@@ -735,6 +756,7 @@ def main():
         "slow-readers": lambda t: slow_reader_checks(t, max(1, arguments.max_connections - 4)),
         "slowloris": lambda t: slowloris_checks(t, max(1, arguments.max_connections - 4)),
         "flood": lambda t: flood_checks(t, arguments.max_connections),
+        "idle-flood": lambda t: idle_keep_alive_flood_checks(t, arguments.max_connections),
         "header-timeout": lambda t: arguments.header_timeout_s and header_timeout_check(t, arguments.header_timeout_s),
         "keep-alive-timeout": lambda t: arguments.keepalive_s and keep_alive_idle_check(t, arguments.keepalive_s),
     }
