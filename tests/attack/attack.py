@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """Hostile-client checks against a running bareserve (QEMU hostfwd) on 127.0.0.1.
 
-Usage: attack.py --port PORT [--nginx-port PORT] [--site DIR] [--quick]
+Usage:
+  attack.py --make-site DIR                      write the attack site (disk/ copy not included)
+  attack.py --port PORT [--max-connections N] [--header-timeout-s S] [--keepalive-s S]
+            [--groups a,b,...] [--quick] [--nginx-port PORT --comparison-out FILE]
 
-Every check sends raw bytes (or uses a stock client) and compares the answer with what bareserve
-is meant to send (RFC 9110/9112 plus the choices documented in NGINX-COMPARISON.md). It prints
+The server must serve the attack site: `cp -r disk/. DIR && attack.py --make-site DIR &&
+SITE=DIR cargo kernel`, booted with `max_connections=N` (16 by default here: QEMU's user
+networking accepts host connections one at a time, so connection-count checks need a small
+limit) and, for the timeout checks, the head and keep-alive timeouts passed here.
+
+Every check sends raw bytes (or uses curl, wget, ab, http.client) and compares the answer with
+what bareserve is meant to send (RFC 9110/9112 and the choices in NGINX-COMPARISON.md). It prints
 PASS/FAIL per check and ends with the line `N passed, M failed`; the exit status is 0 only when
-nothing failed. With --nginx-port the same raw requests also go to nginx and a comparison row is
-printed per request (status and the framing fields) — informational, never a failure.
-
-The site must be the attack site (a copy of disk/ plus the files `make_site()` describes); the
-script writes it with --make-site DIR. All loops are bounded; only 127.0.0.1 is contacted.
+nothing failed. With --nginx-port the same raw requests also go to nginx and one comparison row
+per request is written — informational, never a failure. All loops are bounded; only 127.0.0.1
+is contacted.
 """
 
 import argparse
