@@ -179,7 +179,7 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// The defaults for a NIC with address `mac`: port 80, DHCP with the QEMU user-network
-    /// fallback after 10 s, 128 connections, 8 listening sockets, 4 KiB receive and 64 KiB send
+    /// fallback after 10 s, 128 connections, 8 listening sockets, 64 overflow (503) sockets, 4 KiB receive and 64 KiB send
     /// buffers, access log on.
     pub fn new(mac: EthernetAddress) -> ServerConfig {
         ServerConfig {
@@ -193,7 +193,7 @@ impl ServerConfig {
             ipv6: None,
             max_connections: 128,
             listen_backlog: 8,
-            overflow_connections_max: 8,
+            overflow_connections_max: 64,
             tcp_rx_buffer_bytes: 4 * 1024,
             tcp_tx_buffer_bytes: 64 * 1024,
             close_linger_ms: 10_000,
@@ -224,12 +224,15 @@ impl ServerConfig {
     /// down to 1 KiB. Many connections on little RAM get smaller windows instead of running the
     /// heap dry; returns the chosen size.
     pub fn fit_buffers_to_memory(&mut self, memory_budget_bytes: usize) -> usize {
+        // Overflow sockets only carry a 503: their small buffers come off the top.
+        let overflow_bytes = self
+            .overflow_connections_max
+            .saturating_mul(2 * OVERFLOW_BUFFER_BYTES);
         let sockets = self
             .max_connections
             .saturating_add(self.listen_backlog)
-            .saturating_add(self.overflow_connections_max)
             .max(1);
-        let per_socket = memory_budget_bytes / sockets;
+        let per_socket = memory_budget_bytes.saturating_sub(overflow_bytes) / sockets;
         let for_send = per_socket.saturating_sub(self.tcp_rx_buffer_bytes) & !1023;
         self.tcp_tx_buffer_bytes =
             for_send.clamp(Self::TCP_TX_BUFFER_MIN_BYTES, Self::TCP_TX_BUFFER_MAX_BYTES);
@@ -1053,7 +1056,8 @@ mod tests {
         let mut config = ServerConfig::new(mac);
         // Plenty of memory: the maximum window.
         assert_eq!(config.fit_buffers_to_memory(64 * 1024 * 1024), 64 * 1024);
-        // 128 + 8 + 8 sockets in 4 MiB: 29,127 bytes each, minus 4 KiB receive, rounded to 1 KiB.
+        // 4 MiB less 64 overflow sockets of 4 KiB, over 128 + 8 sockets: 28,913 bytes each,
+        // minus 4 KiB receive, rounded down to 1 KiB.
         assert_eq!(config.fit_buffers_to_memory(4 * 1024 * 1024), 24 * 1024);
         // 1024 connections in 16 MiB: the floor.
         config.max_connections = 1024;

@@ -106,6 +106,14 @@ pub fn free_bytes() -> usize {
     usage.size_bytes.saturating_sub(usage.used_bytes)
 }
 
+/// Bytes not allocated in the main heap: an upper bound on the largest block a big allocation
+/// (NIC buffer pools) can get, since the boot heap is only a few hundred KiB.
+pub fn main_heap_free_bytes() -> usize {
+    // SAFETY: see `unsafe impl Sync`: nothing else touches the state while this runs.
+    let state = unsafe { &*HEAP.state.get() };
+    state.heap.free()
+}
+
 // SAFETY: allocations come from linked_list_allocator's first-fit heap over memory given to it
 // by `init`; it returns blocks of at least `layout.size()` bytes with `layout.align()`, and
 // `dealloc` only returns blocks it handed out.

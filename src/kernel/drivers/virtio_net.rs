@@ -156,6 +156,18 @@ pub struct NicError(pub virtio_drivers::Error);
 impl<T: Transport> VirtioNic<T> {
     /// Negotiates features, sets up both virtqueues and posts every receive buffer.
     pub fn new(transport: T) -> Result<Self, NicError> {
+        // Both pools plus the virtqueues must fit, or the allocation would fail with a bare
+        // "memory allocation failed" panic; say how much RAM is missing instead.
+        let needed_bytes = 2 * QUEUE_SIZE * BUFFER_BYTES + 64 * 1024;
+        let free_bytes = crate::heap::main_heap_free_bytes();
+        if free_bytes < needed_bytes {
+            log::error!(
+                "virtio-net: too little RAM for the buffers: {} KiB needed, {} KiB free (give QEMU more -m)",
+                needed_bytes / 1024,
+                free_bytes / 1024
+            );
+            return Err(NicError(virtio_drivers::Error::DmaError));
+        }
         let device = VirtIONetRaw::<VirtioHal, T, QUEUE_SIZE>::new(transport).map_err(NicError)?;
         let empty = || {
             (0..QUEUE_SIZE)
