@@ -9,6 +9,7 @@
 //! | [`http`] | HTTP/1.1 request parsing, static-file semantics, responses, the per-connection state machine |
 //! | [`tar`] | reader of the ustar/PAX archive that `build.rs` packs from `disk/` |
 //! | [`site`] | the site index: path → file bytes, size, modification time, ETag |
+//! | [`site_rules`] | path and ETag rules shared with the build-time packer |
 //! | [`config`] | bootargs (`/chosen/bootargs`) parsed into typed settings |
 //! | [`dtb`] | queries over the flattened device tree: memory, UART, GIC, timer, NICs, bootargs |
 //! | [`server`] | the network loop: smoltcp interface, DHCP, listener pool, generic over `phy::Device` |
@@ -24,4 +25,5 @@ pub mod genet;
 pub mod http;
 pub mod server;
 pub mod site;
+pub mod site_rules;
 pub mod tar;

@@ -16,6 +16,8 @@ use alloc::borrow::Cow;
 use alloc::string::{String, ToString};
 use core::fmt;
 
+pub use crate::site_rules::{PathProblem, check_path, is_strong_etag};
+
 /// Size of a tar block (POSIX ustar: "a series of 512-byte blocks").
 pub const BLOCK_BYTES: usize = 512;
 
@@ -87,25 +89,6 @@ pub enum TarErrorKind {
     LoneZeroBlock,
     /// An extended header (pax `x` or GNU `L`) with no entry after it.
     DanglingExtendedHeader,
-}
-
-/// Why a path is unsafe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathProblem {
-    /// The path is empty.
-    Empty,
-    /// Starts with `/`.
-    Absolute,
-    /// Has a `..` component.
-    ParentComponent,
-    /// Has an empty or `.` component.
-    EmptyOrDotComponent,
-    /// Contains NUL.
-    Nul,
-    /// Contains another ASCII control character.
-    ControlCharacter,
-    /// Contains `\`.
-    Backslash,
 }
 
 impl fmt::Display for TarError {
@@ -520,17 +503,6 @@ fn parse_pax_time(value: &[u8]) -> Option<u64> {
     Some(if negative { 0 } else { seconds })
 }
 
-/// Whether `etag` is a strong entity-tag: `"` *etagc `"`, etagc = %x21 / %x23-7E
-/// (RFC 9110 §8.8.3; obs-text is refused so the value is ASCII and safe in a header field).
-pub fn is_strong_etag(etag: &str) -> bool {
-    match etag.as_bytes() {
-        [b'"', inner @ .., b'"'] => inner
-            .iter()
-            .all(|&byte| byte == 0x21 || (0x23..=0x7e).contains(&byte)),
-        _ => false,
-    }
-}
-
 /// The entry's path: pax `path`, else the GNU long name, else ustar `prefix` `/` `name`.
 fn resolve_path<'a>(
     header: &Header<'a>,
@@ -584,33 +556,6 @@ fn strip_path(path: Cow<'_, str>, is_directory: bool) -> Cow<'_, str> {
             }
         }
     }
-}
-
-/// Checks that `path` is a safe relative path (the same rules as `sitepack`'s packer).
-pub fn check_path(path: &str) -> Result<(), PathProblem> {
-    if path.is_empty() {
-        return Err(PathProblem::Empty);
-    }
-    if path.starts_with('/') {
-        return Err(PathProblem::Absolute);
-    }
-    if path.contains('\0') {
-        return Err(PathProblem::Nul);
-    }
-    if path.chars().any(|character| character.is_ascii_control()) {
-        return Err(PathProblem::ControlCharacter);
-    }
-    if path.contains('\\') {
-        return Err(PathProblem::Backslash);
-    }
-    for component in path.split('/') {
-        match component {
-            ".." => return Err(PathProblem::ParentComponent),
-            "" | "." => return Err(PathProblem::EmptyOrDotComponent),
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 fn is_zero(bytes: &[u8]) -> bool {

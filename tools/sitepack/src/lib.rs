@@ -28,6 +28,11 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
+// The path and ETag rules live in the server's source, so the packer and the reader share them.
+#[path = "../../../src/site_rules.rs"]
+mod site_rules;
+pub use site_rules::{PathProblem, is_strong_etag};
+
 /// Size of a tar block (POSIX ustar: "a series of 512-byte blocks").
 pub const BLOCK_BYTES: usize = 512;
 
@@ -139,40 +144,6 @@ pub struct PackedSite {
     pub watched_paths: Vec<PathBuf>,
 }
 
-/// Why a path cannot be stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathProblem {
-    /// The path is empty.
-    Empty,
-    /// Starts with `/`.
-    Absolute,
-    /// Has a `..` component.
-    ParentComponent,
-    /// Has a `.` component or an empty one (`a//b`, trailing `/`).
-    EmptyOrDotComponent,
-    /// Contains NUL.
-    Nul,
-    /// Contains another control character (U+0001–U+001F, U+007F), which would corrupt logs and
-    /// headers.
-    ControlCharacter,
-    /// Contains `\`, which some clients and servers treat as a separator.
-    Backslash,
-}
-
-impl fmt::Display for PathProblem {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(match self {
-            PathProblem::Empty => "the path is empty",
-            PathProblem::Absolute => "the path is absolute",
-            PathProblem::ParentComponent => "the path has a `..` component",
-            PathProblem::EmptyOrDotComponent => "the path has an empty or `.` component",
-            PathProblem::Nul => "the path contains NUL",
-            PathProblem::ControlCharacter => "the path contains a control character",
-            PathProblem::Backslash => "the path contains a backslash",
-        })
-    }
-}
-
 /// Why packing failed. Every variant names the file concerned.
 #[derive(Debug)]
 pub enum PackError {
@@ -279,31 +250,10 @@ impl std::error::Error for PackError {
     }
 }
 
-/// Checks that `path` (relative, `/`-separated) is safe to store and to serve.
+/// Checks that `path` (relative, `/`-separated) is safe to store and to serve: the reader's
+/// own rules (`src/site_rules.rs`).
 pub fn validate_site_path(path: &str) -> Result<(), PathProblem> {
-    if path.is_empty() {
-        return Err(PathProblem::Empty);
-    }
-    if path.starts_with('/') {
-        return Err(PathProblem::Absolute);
-    }
-    if path.contains('\0') {
-        return Err(PathProblem::Nul);
-    }
-    if path.chars().any(|character| character.is_ascii_control()) {
-        return Err(PathProblem::ControlCharacter);
-    }
-    if path.contains('\\') {
-        return Err(PathProblem::Backslash);
-    }
-    for component in path.split('/') {
-        match component {
-            ".." => return Err(PathProblem::ParentComponent),
-            "" | "." => return Err(PathProblem::EmptyOrDotComponent),
-            _ => {}
-        }
-    }
-    Ok(())
+    site_rules::check_path(path)
 }
 
 /// The strong ETag of `content` (RFC 9110 §8.8.3): the first 64 bits of its SHA-256
@@ -318,18 +268,6 @@ pub fn etag_for_content(content: &[u8]) -> String {
     }
     etag.push('"');
     etag
-}
-
-/// Whether `etag` is a strong entity-tag: `"` *etagc `"` with etagc = %x21 / %x23-7E
-/// (RFC 9110 §8.8.3; obs-text is not accepted, so the value is always ASCII).
-pub fn is_strong_etag(etag: &str) -> bool {
-    let bytes = etag.as_bytes();
-    bytes.len() >= 2
-        && bytes.first() == Some(&b'"')
-        && bytes.last() == Some(&b'"')
-        && bytes[1..bytes.len() - 1]
-            .iter()
-            .all(|&byte| byte == 0x21 || (0x23..=0x7e).contains(&byte))
 }
 
 /// Writes a pax archive in memory, one regular file at a time. [`pack_directory`] uses it; so
