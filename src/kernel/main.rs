@@ -25,7 +25,7 @@ mod serve;
 use alloc::vec::Vec;
 
 use bareserve::config::{self, Config};
-use bareserve::dtb::DeviceTree;
+use bareserve::dtb::{DeviceTree, HEADER_LEN};
 use bareserve::site::Site;
 
 use crate::arch::mmu::{self, MemoryKind};
@@ -238,8 +238,7 @@ fn device_tree_slice(address: usize) -> Option<&'static [u8]> {
     // SAFETY: x0 holds the device tree address by the boot protocol; its 40-byte header is plain
     // RAM, read-only here. (QEMU raspi4b without -dtb passes 0x100, RAM as well; the magic check
     // below rejects it.)
-    let header =
-        unsafe { core::slice::from_raw_parts(address as *const u8, bareserve::dtb::HEADER_LEN) };
+    let header = unsafe { core::slice::from_raw_parts(address as *const u8, HEADER_LEN) };
     let total_bytes = bareserve::dtb::total_size_from_header(header).ok()?;
     // SAFETY: the header is valid and says `total_bytes` of device tree start at `address`; the
     // firmware or QEMU put it there, and neither the kernel nor its heap writes there
