@@ -12,8 +12,16 @@
 //! a connection it accepts reads one request head and gets `503 Service Unavailable` with
 //! `Retry-After: 1`, then closes — a clear answer instead of a reset — and one idle keep-alive
 //! connection is closed to make room for the retry (as nginx reuses idle connections). At most
-//! [`ServerConfig::overflow_connections_max`] such connections exist at once; beyond that smoltcp
-//! answers new SYNs with RST.
+//! [`ServerConfig::overflow_connections_max`] such connections exist at once.
+//!
+//! **Beyond every limit** — no listening socket at all, because the overflow slots are taken or
+//! the heap cannot hold even the overflow socket's buffers — a new SYN to the HTTP port is
+//! dropped unanswered rather than reset, as Linux does when a listener's accept queue is full
+//! (`net.ipv4.tcp_abort_on_overflow` = 0, the default). The client retransmits its SYN after
+//! its retransmission timeout (RFC 6298 §2: 1 s at first, doubling), by which time capacity may
+//! be back; a reset would make it give up, or reconnect at once and be reset again. The drops are
+//! counted in [`ServerStatistics::syns_dropped_at_limit`] and logged at most once a second. SYNs
+//! to other ports are still answered with RST (RFC 9293 §3.10.7.1).
 //!
 //! **Closing.** A connection that is done is closed gracefully (FIN once the send buffer has
 //! drained); if the peer has not completed the close within [`ServerConfig::close_linger_ms`]
@@ -35,12 +43,13 @@ use log::{info, warn};
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
 };
-use smoltcp::phy::Device;
+use smoltcp::phy::{Device, DeviceCapabilities, PacketMeta, RxToken};
 use smoltcp::socket::{dhcpv4, tcp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    EthernetAddress, HardwareAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address, Ipv4Cidr,
-    Ipv6Address, Ipv6Cidr,
+    EthernetAddress, EthernetFrame, EthernetProtocol, HardwareAddress, IpAddress, IpCidr,
+    IpEndpoint, IpListenEndpoint, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, Ipv6Address,
+    Ipv6Cidr, Ipv6Packet, TcpPacket,
 };
 
 use crate::http::connection::{
@@ -146,7 +155,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Sockets kept listening at once: how many SYNs can arrive between two polls.
     pub listen_backlog: usize,
-    /// Most simultaneous connections accepted beyond `max_connections` to answer `503`.
+    /// Most simultaneous connections accepted beyond `max_connections` to answer `503`. While all
+    /// of them are in use, new SYNs are dropped (the client retries them) instead of reset.
     pub overflow_connections_max: usize,
     /// TCP receive buffer per connection, in bytes (requests are small).
     pub tcp_rx_buffer_bytes: usize,
@@ -164,8 +174,8 @@ pub struct ServerConfig {
     pub response: ResponseSettings,
     /// Free heap bytes now, if the caller can tell. Before a listening socket is added, the
     /// server checks that its buffers and a reserve ([`MEMORY_RESERVE_BYTES`]) fit; when they
-    /// do not, new clients get `503` from the small overflow socket (or a reset when even that
-    /// does not fit) instead of the allocation failing.
+    /// do not, new clients get `503` from the small overflow socket (or, when even that does not
+    /// fit, their SYN is dropped and retried by the client) instead of the allocation failing.
     pub free_memory_bytes: Option<fn() -> usize>,
     /// A microsecond clock on the same time base as the `Instant`s passed to
     /// [`HttpServer::poll`], if the caller has one. Within one poll the server otherwise sees a
@@ -259,6 +269,9 @@ pub struct ServerStatistics {
     pub connections_aborted: u64,
     /// Idle keep-alive connections closed to make room for refused clients' retries.
     pub idle_connections_reclaimed: u64,
+    /// New connections' SYNs dropped unanswered because no socket was listening (every limit
+    /// reached, or too little memory); each client retries after its retransmission timeout.
+    pub syns_dropped_at_limit: u64,
 }
 
 /// Where the IPv4 address currently comes from.
@@ -326,6 +339,13 @@ pub struct HttpServer {
     ipv4_source: Ipv4Source,
     slots: Vec<SocketSlot>,
     statistics: ServerStatistics,
+    /// The interface's addresses, copied each poll round for the [`SynGate`] (the interface
+    /// itself is borrowed while frames are received).
+    local_addresses: Vec<IpAddress>,
+    /// When the last "dropping SYNs" warning was logged, in microseconds.
+    syn_drop_warned_at_us: Option<u64>,
+    /// SYNs dropped since that warning.
+    syns_dropped_unreported: u64,
 }
 
 impl HttpServer {
@@ -384,6 +404,9 @@ impl HttpServer {
             ipv4_source,
             slots: Vec::new(),
             statistics: ServerStatistics::default(),
+            local_addresses: Vec::new(),
+            syn_drop_warned_at_us: None,
+            syns_dropped_unreported: 0,
         };
         server.replenish_listeners();
         server
@@ -395,28 +418,43 @@ impl HttpServer {
     pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> Option<Duration> {
         let now_us = instant_us(now);
         self.apply_ipv4_fallback(now_us);
+        // Memory may have come back since the last poll.
+        let mut listening = self.replenish_listeners();
         for _ in 0..POLL_ROUNDS_MAX {
             self.interface.poll_maintenance(now);
+            self.local_addresses.clear();
+            let addresses = self.interface.ip_addrs().iter().map(IpCidr::address);
+            self.local_addresses.extend(addresses);
             let mut frames_handled = false;
             // Frame by frame, so that a listener taken by a SYN is replaced before the next SYN
             // is looked at: with smoltcp's one-connection-per-listener model this is what lets
             // a burst of SYNs larger than the backlog be accepted (up to `max_connections`).
+            // For the same reason the gate is re-evaluated after each frame.
             for _ in 0..INGRESS_FRAMES_PER_ROUND_MAX {
-                match self
+                let mut gate = SynGate {
+                    device: &mut *device,
+                    closed_port: (!listening).then_some(self.config.http_port),
+                    local_addresses: &self.local_addresses,
+                    syns_dropped: 0,
+                };
+                let result = self
                     .interface
-                    .poll_ingress_single(now, device, &mut self.sockets)
-                {
+                    .poll_ingress_single(now, &mut gate, &mut self.sockets);
+                if gate.syns_dropped > 0 {
+                    self.note_syns_dropped(gate.syns_dropped, now_us);
+                }
+                match result {
                     PollIngressSingleResult::None => break,
                     PollIngressSingleResult::PacketProcessed => frames_handled = true,
                     PollIngressSingleResult::SocketStateChanged => {
                         frames_handled = true;
-                        self.replenish_listeners();
+                        listening = self.replenish_listeners();
                     }
                 }
             }
             self.service_dhcp(now_us);
             let progressed = self.service_sockets(now_us);
-            self.replenish_listeners();
+            listening = self.replenish_listeners();
             // Transmit what the sockets queued (bounded by the sockets' buffers).
             while self.interface.poll_egress(now, device, &mut self.sockets)
                 == PollResult::SocketStateChanged
@@ -582,9 +620,45 @@ impl HttpServer {
         progressed
     }
 
+    /// Counts SYNs the [`SynGate`] dropped, and tells the operator why (at most once a second:
+    /// a flood of retries must not flood the console too).
+    fn note_syns_dropped(&mut self, count: u64, now_us: u64) {
+        self.statistics.syns_dropped_at_limit += count;
+        self.syns_dropped_unreported += count;
+        if self
+            .syn_drop_warned_at_us
+            .is_some_and(|warned_us| now_us < warned_us.saturating_add(1_000_000))
+        {
+            return;
+        }
+        let (mut connections, mut refusing) = (0usize, 0usize);
+        for slot in &self.slots {
+            match (slot.role, &slot.phase) {
+                (_, SocketPhase::Listening) => {}
+                (SocketRole::Regular, _) => connections += 1,
+                (SocketRole::Overflow, _) => refusing += 1,
+            }
+        }
+        let reason = if connections >= self.config.max_connections
+            && refusing >= self.config.overflow_connections_max
+        {
+            "connection limit reached and every 503 slot busy"
+        } else {
+            "too little free memory for another socket"
+        };
+        warn!(
+            "http: {reason} ({connections} connections, {refusing} answering 503): dropped {} \
+             new connection attempts (SYN) since the last report; those clients retry in 1 s \
+             or more (RFC 6298)",
+            self.syns_dropped_unreported
+        );
+        self.syn_drop_warned_at_us = Some(now_us);
+        self.syns_dropped_unreported = 0;
+    }
+
     /// Keeps `listen_backlog` regular listeners while below `max_connections`, or one overflow
-    /// listener at the limit.
-    fn replenish_listeners(&mut self) {
+    /// listener at the limit. Returns whether any socket now listens on the HTTP port.
+    fn replenish_listeners(&mut self) -> bool {
         let mut regular_in_use = 0usize;
         let mut regular_listening = 0usize;
         let mut overflow_in_use = 0usize;
@@ -615,26 +689,28 @@ impl HttpServer {
             0
         };
         let wanted = self.config.listen_backlog.max(1).min(capacity);
-        for _ in regular_listening..wanted {
+        while regular_listening < wanted {
             if !self.add_listener(SocketRole::Regular) {
-                return;
+                return regular_listening > 0 || overflow_listener.is_some();
             }
+            regular_listening += 1;
         }
         let overflow_wanted = capacity == 0
             && overflow_in_use < self.config.overflow_connections_max
             && fits(2 * OVERFLOW_BUFFER_BYTES);
-        match (overflow_wanted, overflow_listener) {
-            (true, None) => {
-                self.add_listener(SocketRole::Overflow);
-            }
+        let overflow_listening = match (overflow_wanted, overflow_listener) {
+            (true, None) => self.add_listener(SocketRole::Overflow),
             (false, Some(handle)) => {
                 // Capacity is back: the overflow listener must not take connections a regular
                 // one could serve (smoltcp gives a SYN to the first listener that matches).
                 self.sockets.remove(handle);
                 self.slots.retain(|slot| slot.handle != handle);
+                false
             }
-            _ => {}
-        }
+            (true, Some(_)) => true,
+            (false, None) => false,
+        };
+        regular_listening > 0 || overflow_listening
     }
 
     /// Adds a listening socket; returns whether it listens.
@@ -1047,6 +1123,131 @@ fn withdraw_ipv4(interface: &mut Interface) {
     interface.routes_mut().remove_default_ipv4_route();
 }
 
+/// The device as smoltcp sees it in [`HttpServer::poll`]: the NIC, except that while no socket
+/// listens on the HTTP port (`closed_port`), an initial SYN to that port is dropped instead of
+/// reaching smoltcp, which would answer it with RST (see the module documentation).
+struct SynGate<'device, D: Device + ?Sized> {
+    device: &'device mut D,
+    /// The HTTP port while nothing listens on it; `None` lets every frame through.
+    closed_port: Option<u16>,
+    /// Our addresses: only SYNs to these would be answered by smoltcp.
+    local_addresses: &'device [IpAddress],
+    /// SYNs dropped by this gate.
+    syns_dropped: u64,
+}
+
+impl<D: Device + ?Sized> Device for SynGate<'_, D> {
+    type RxToken<'token>
+        = SynGateRxToken<'token, D::RxToken<'token>>
+    where
+        Self: 'token;
+    type TxToken<'token>
+        = D::TxToken<'token>
+    where
+        Self: 'token;
+
+    fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        let (inner, transmit) = self.device.receive(timestamp)?;
+        let receive = SynGateRxToken {
+            inner,
+            closed_port: self.closed_port,
+            local_addresses: self.local_addresses,
+            syns_dropped: &mut self.syns_dropped,
+        };
+        Some((receive, transmit))
+    }
+
+    fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
+        self.device.transmit(timestamp)
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.device.capabilities()
+    }
+}
+
+/// A received frame, looked at in place (never copied) before smoltcp sees it.
+struct SynGateRxToken<'token, T> {
+    inner: T,
+    closed_port: Option<u16>,
+    local_addresses: &'token [IpAddress],
+    syns_dropped: &'token mut u64,
+}
+
+impl<T: RxToken> RxToken for SynGateRxToken<'_, T> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        let SynGateRxToken {
+            inner,
+            closed_port,
+            local_addresses,
+            syns_dropped,
+        } = self;
+        inner.consume(|frame| match closed_port {
+            Some(port) if is_initial_syn(frame, port, local_addresses) => {
+                *syns_dropped += 1;
+                // The token API has no "discard": the frame is only visible inside `consume`,
+                // after smoltcp has taken the token. smoltcp 0.14 (`Interface::socket_ingress`)
+                // skips an empty frame before parsing it, so it sends nothing in reply.
+                f(&[])
+            }
+            _ => f(frame),
+        })
+    }
+
+    fn meta(&self) -> PacketMeta {
+        self.inner.meta()
+    }
+}
+
+/// Whether `frame` is an Ethernet frame with an initial SYN (SYN without ACK or RST, RFC 9293
+/// §3.5) to `port` on one of `local_addresses`, over IPv4 or IPv6. Anything else — malformed,
+/// fragmented, behind IPv6 extension headers (RFC 8200 §4) — is not, and passes the gate.
+///
+/// A SYN that belongs to an existing connection's 4-tuple (a client retransmitting its SYN while
+/// our socket is in SYN-RECEIVED) is dropped as well: that socket retransmits its SYN-ACK on its
+/// own timer (RFC 9293 §3.8.1), which completes the handshake, so the duplicate SYN adds nothing
+/// (on a synchronized connection it would only draw a challenge ACK, RFC 5961 §4, which the
+/// client's next retry gets once a socket listens again). Telling these apart would need the
+/// socket set, which smoltcp holds while frames are received.
+fn is_initial_syn(frame: &[u8], port: u16, local_addresses: &[IpAddress]) -> bool {
+    let Ok(ethernet) = EthernetFrame::new_checked(frame) else {
+        return false;
+    };
+    let (destination, segment) = match ethernet.ethertype() {
+        EthernetProtocol::Ipv4 => {
+            let Ok(packet) = Ipv4Packet::new_checked(ethernet.payload()) else {
+                return false;
+            };
+            // Only a whole datagram holds a whole TCP header; SYNs are not fragmented.
+            if packet.next_header() != IpProtocol::Tcp
+                || packet.more_frags()
+                || packet.frag_offset() != 0
+            {
+                return false;
+            }
+            (IpAddress::Ipv4(packet.dst_addr()), packet.payload())
+        }
+        EthernetProtocol::Ipv6 => {
+            let Ok(packet) = Ipv6Packet::new_checked(ethernet.payload()) else {
+                return false;
+            };
+            if packet.next_header() != IpProtocol::Tcp {
+                return false;
+            }
+            (IpAddress::Ipv6(packet.dst_addr()), packet.payload())
+        }
+        _ => return false,
+    };
+    let Ok(tcp) = TcpPacket::new_checked(segment) else {
+        return false;
+    };
+    tcp.syn()
+        && !tcp.ack()
+        && !tcp.rst()
+        && tcp.dst_port() == port
+        && local_addresses.contains(&destination)
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -1067,6 +1268,141 @@ mod tests {
     }
 
     use super::*;
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::wire::{EthernetRepr, Ipv4Repr, Ipv6Repr, TcpControl, TcpRepr, TcpSeqNumber};
+
+    const SERVER_IPV4: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
+    const SERVER_IPV6: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+
+    /// An Ethernet frame with a TCP segment from a client to `destination`, port `port`.
+    fn tcp_frame(destination: IpAddress, port: u16, control: TcpControl, ack: bool) -> Vec<u8> {
+        let tcp = TcpRepr {
+            src_port: 40_000,
+            dst_port: port,
+            control,
+            seq_number: TcpSeqNumber(1000),
+            ack_number: ack.then_some(TcpSeqNumber(2000)),
+            window_len: 1024,
+            window_scale: None,
+            max_seg_size: Some(1460),
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload: &[],
+        };
+        let (ethertype, ip_header_bytes, source) = match destination {
+            IpAddress::Ipv4(_) => (
+                EthernetProtocol::Ipv4,
+                20,
+                IpAddress::Ipv4(Ipv4Address::new(10, 0, 2, 100)),
+            ),
+            IpAddress::Ipv6(_) => (
+                EthernetProtocol::Ipv6,
+                40,
+                IpAddress::Ipv6(Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 2)),
+            ),
+        };
+        let mut frame = vec![0u8; 14 + ip_header_bytes + tcp.buffer_len()];
+        EthernetRepr {
+            src_addr: EthernetAddress([0x02, 0, 0, 0, 0, 2]),
+            dst_addr: EthernetAddress([0x02, 0, 0, 0, 0, 1]),
+            ethertype,
+        }
+        .emit(&mut EthernetFrame::new_unchecked(&mut frame));
+        let checksums = ChecksumCapabilities::default();
+        let ip = &mut frame[14..];
+        match (source, destination) {
+            (IpAddress::Ipv4(src_addr), IpAddress::Ipv4(dst_addr)) => Ipv4Repr {
+                src_addr,
+                dst_addr,
+                next_header: IpProtocol::Tcp,
+                payload_len: tcp.buffer_len(),
+                hop_limit: 64,
+            }
+            .emit(&mut Ipv4Packet::new_unchecked(&mut *ip), &checksums),
+            (IpAddress::Ipv6(src_addr), IpAddress::Ipv6(dst_addr)) => Ipv6Repr {
+                src_addr,
+                dst_addr,
+                next_header: IpProtocol::Tcp,
+                payload_len: tcp.buffer_len(),
+                hop_limit: 64,
+            }
+            .emit(&mut Ipv6Packet::new_unchecked(&mut *ip)),
+            _ => unreachable!("same family"),
+        }
+        let mut segment = TcpPacket::new_unchecked(&mut ip[ip_header_bytes..]);
+        tcp.emit(&mut segment, &source, &destination, &checksums);
+        frame
+    }
+
+    /// `frame` with byte `offset` replaced by `value`.
+    fn with_byte(mut frame: Vec<u8>, offset: usize, value: u8) -> Vec<u8> {
+        frame[offset] = value;
+        frame
+    }
+
+    #[test]
+    fn the_syn_gate_recognizes_only_initial_syns_to_our_port_and_addresses() {
+        let ours = [IpAddress::Ipv4(SERVER_IPV4), IpAddress::Ipv6(SERVER_IPV6)];
+        let ipv4 = IpAddress::Ipv4(SERVER_IPV4);
+        let ipv6 = IpAddress::Ipv6(SERVER_IPV6);
+        let syn_v4 = tcp_frame(ipv4, 80, TcpControl::Syn, false);
+        let syn_v6 = tcp_frame(ipv6, 80, TcpControl::Syn, false);
+        let mut padded_v4 = syn_v4.clone();
+        padded_v4.extend_from_slice(&[0; 6]);
+        let cases: [(&str, Vec<u8>, bool); 13] = [
+            ("IPv4 SYN", syn_v4.clone(), true),
+            ("IPv4 SYN with Ethernet padding", padded_v4, true),
+            ("IPv6 SYN", syn_v6.clone(), true),
+            (
+                "SYN to another port",
+                tcp_frame(ipv4, 81, TcpControl::Syn, false),
+                false,
+            ),
+            (
+                "SYN to another address",
+                tcp_frame(IpAddress::v4(10, 0, 2, 16), 80, TcpControl::Syn, false),
+                false,
+            ),
+            (
+                "IPv6 SYN to another address",
+                tcp_frame(
+                    IpAddress::v6(0xfe80, 0, 0, 0, 0, 0, 0, 9),
+                    80,
+                    TcpControl::Syn,
+                    false,
+                ),
+                false,
+            ),
+            ("SYN-ACK", tcp_frame(ipv4, 80, TcpControl::Syn, true), false),
+            ("ACK", tcp_frame(ipv4, 80, TcpControl::None, true), false),
+            ("RST", tcp_frame(ipv4, 80, TcpControl::Rst, false), false),
+            // IPv4 flags and fragment offset at byte 6 of the header: More Fragments.
+            (
+                "IPv4 fragment",
+                with_byte(syn_v4.clone(), 14 + 6, 0x20),
+                false,
+            ),
+            // IPv6 Next Header (byte 6): Hop-by-Hop Options before the TCP header.
+            (
+                "IPv6 extension header",
+                with_byte(syn_v6.clone(), 14 + 6, 0),
+                false,
+            ),
+            // EtherType 0x0806 (ARP).
+            ("not IP", with_byte(syn_v4.clone(), 13, 0x06), false),
+            ("empty", Vec::new(), false),
+        ];
+        for (name, frame, expected) in cases {
+            assert_eq!(is_initial_syn(&frame, 80, &ours), expected, "{name}");
+        }
+        // Truncated frames are never mistaken for a SYN, and never panic.
+        for frame in [&syn_v4, &syn_v6] {
+            for length in 0..frame.len() {
+                assert!(!is_initial_syn(&frame[..length], 80, &ours), "{length}");
+            }
+        }
+    }
 
     #[test]
     fn link_local_address_is_modified_eui64() {

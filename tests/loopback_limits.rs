@@ -1,6 +1,6 @@
 //! Limits and time limits of `HttpServer`, over the in-memory wire with a fake clock: the
-//! connection limit (503, RST beyond, recovery), slow and idle clients, clients that do not read,
-//! socket and memory bookkeeping, and the DHCP fallback address.
+//! connection limit (503, SYNs dropped beyond it, recovery), slow and idle clients, clients that
+//! do not read, socket and memory bookkeeping, and the DHCP fallback address.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -11,7 +11,7 @@ use smoltcp::time::Duration;
 use smoltcp::wire::Ipv4Address;
 
 #[test]
-fn connections_over_the_limit_get_503_then_reset_and_the_server_recovers() {
+fn connections_over_the_limit_get_503_then_their_syn_waits_and_the_server_recovers() {
     let mut config = test_config();
     config.max_connections = 4;
     config.listen_backlog = 2;
@@ -34,22 +34,64 @@ fn connections_over_the_limit_get_503_then_reset_and_the_server_recovers() {
     assert_eq!(responses[0].header("connection"), Some("close"));
     assert_eq!(harness.server.statistics().connections_refused, 1);
 
-    // While that overflow connection still exists, a sixth SYN finds no listener: RST.
-    let reset = harness.connect_with(4096, true);
-    harness.run_until(1000, |harness| harness.state(reset) == tcp::State::Closed);
-    harness.remove_client(reset);
-    harness.close_client(refused);
+    // While that overflow connection still exists, a sixth SYN finds no listener. It is dropped,
+    // not reset (as Linux drops a SYN when the accept queue is full): the client keeps waiting.
+    let waiting = harness.connect_with(64 * 1024, true);
+    harness.settle();
+    assert_eq!(harness.state(waiting), tcp::State::SynSent);
+    assert_eq!(harness.server.statistics().syns_dropped_at_limit, 1);
 
-    // Once the served clients leave, new connections are served again.
+    // Once the served clients leave, the client's retransmitted SYN (smoltcp: after 1 s, RFC 6298
+    // §2) is accepted and served.
     for client in served {
         harness.close_client(client);
     }
+    harness.close_client(refused);
     harness.settle();
     assert_eq!(harness.server.connection_count(), 0);
-    let client = harness.connect();
-    let responses = harness.request(client, &get("/hello.txt"), &[false]);
+    assert_eq!(harness.state(waiting), tcp::State::SynSent);
+    harness.run_until(3000, |harness| {
+        harness.state(waiting) == tcp::State::Established
+    });
+    let responses = harness.request(waiting, &get("/hello.txt"), &[false]);
     assert_eq!(responses[0].status, 200);
-    assert_eq!(harness.server.statistics().connections_accepted, 5);
+    let statistics = harness.server.statistics();
+    assert_eq!(statistics.connections_accepted, 5);
+    assert_eq!(statistics.syns_dropped_at_limit, 1);
+}
+
+/// Only SYNs to the HTTP port are held back at the limit: a SYN to a port nobody listens on is
+/// answered with RST (RFC 9293 §3.10.7.1) whether or not the server is dropping SYNs to port 80.
+#[test]
+fn a_syn_to_another_port_is_reset_whether_or_not_the_server_is_at_its_limit() {
+    let mut config = test_config();
+    config.max_connections = 1;
+    config.listen_backlog = 1;
+    config.overflow_connections_max = 1;
+    let mut harness = Harness::new(config);
+
+    let other_port = harness.connect_to_port(81, 4096, false);
+    harness.run_until(100, |harness| {
+        harness.state(other_port) == tcp::State::Closed
+    });
+    harness.remove_client(other_port);
+
+    // One served connection and one overflow connection (waiting for its request head, up to
+    // a second): no socket listens on port 80 any more, and its SYNs are dropped...
+    let _served = harness.connect();
+    let _overflow = harness.connect();
+    let waiting = harness.connect_with(4096, false);
+    harness.settle();
+    assert_eq!(harness.state(waiting), tcp::State::SynSent);
+    assert_eq!(harness.server.statistics().syns_dropped_at_limit, 1);
+
+    // ... but a SYN to another port is still reset at once.
+    let other_port = harness.connect_to_port(81, 4096, false);
+    harness.run_until(100, |harness| {
+        harness.state(other_port) == tcp::State::Closed
+    });
+    assert_eq!(harness.server.statistics().syns_dropped_at_limit, 1);
+    assert_eq!(harness.state(waiting), tcp::State::SynSent);
 }
 
 /// Found by the attack run in QEMU: idle connections took every overflow slot for the whole
@@ -336,4 +378,52 @@ fn clients_get_503_when_memory_runs_low_and_are_served_when_it_is_back() {
         harness.request(client, &get("/hello.txt"), &[false])[0].status,
         200
     );
+}
+
+/// Free heap for the next test alone (tests run in parallel; each fake needs its own static).
+static SCARCE_MEMORY_BYTES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(usize::MAX);
+
+fn scarce_free_memory() -> usize {
+    SCARCE_MEMORY_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Found in the benchmark (1024 clients of a 100 KiB file in a 16 MiB heap): when the heap cannot
+/// hold even the overflow socket's buffers, no socket listens, and smoltcp answered every new SYN
+/// with RST. The SYN is now dropped; the client retries it and is served once memory is back.
+#[test]
+fn a_syn_waits_instead_of_a_reset_when_memory_is_too_low_even_for_a_503() {
+    let mut config = test_config();
+    config.listen_backlog = 2;
+    config.free_memory_bytes = Some(scarce_free_memory);
+    let mut harness = Harness::new(config);
+
+    // Too little for any new socket (the overflow socket needs 4 KiB besides the reserve). The
+    // two listeners that exist already take two clients, who are served.
+    SCARCE_MEMORY_BYTES.store(
+        bareserve::server::MEMORY_RESERVE_BYTES + 1024,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let first = harness.connect();
+    let _second = harness.connect();
+    assert_eq!(
+        harness.request(first, &get("/hello.txt"), &[false])[0].status,
+        200
+    );
+
+    let waiting = harness.connect_with(64 * 1024, true);
+    harness.settle();
+    assert_eq!(harness.state(waiting), tcp::State::SynSent);
+    assert_eq!(harness.server.statistics().syns_dropped_at_limit, 1);
+    assert_eq!(harness.server.statistics().connections_refused, 0);
+
+    SCARCE_MEMORY_BYTES.store(usize::MAX, std::sync::atomic::Ordering::Relaxed);
+    harness.run_until(3000, |harness| {
+        harness.state(waiting) == tcp::State::Established
+    });
+    assert_eq!(
+        harness.request(waiting, &get("/hello.txt"), &[false])[0].status,
+        200
+    );
+    assert_eq!(harness.server.statistics().syns_dropped_at_limit, 1);
 }

@@ -233,6 +233,16 @@ impl Harness {
     /// Opens a client connection to the server (not yet established until rounds run). The
     /// harness collects received bytes when `reading`.
     pub fn connect_with(&mut self, rx_buffer_bytes: usize, reading: bool) -> SocketHandle {
+        self.connect_to_port(80, rx_buffer_bytes, reading)
+    }
+
+    /// Like [`Harness::connect_with`], to any TCP port of the server.
+    pub fn connect_to_port(
+        &mut self,
+        server_port: u16,
+        rx_buffer_bytes: usize,
+        reading: bool,
+    ) -> SocketHandle {
         let mut socket = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0u8; rx_buffer_bytes]),
             tcp::SocketBuffer::new(vec![0u8; 64 * 1024]),
@@ -243,7 +253,7 @@ impl Harness {
         socket
             .connect(
                 self.client_interface.context(),
-                (IpAddress::Ipv4(SERVER_IP), 80),
+                (IpAddress::Ipv4(SERVER_IP), server_port),
                 local_port,
             )
             .unwrap();
