@@ -23,6 +23,7 @@ pub mod config;
 pub mod dtb;
 pub mod genet;
 pub mod http;
+pub mod offload;
 pub mod server;
 pub mod site;
 pub mod site_rules;

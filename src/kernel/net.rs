@@ -15,7 +15,7 @@ use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
 
 use crate::drivers::gic::Gic;
 use crate::drivers::virtio_hal::VirtioHal;
-use crate::drivers::virtio_net::{NicTransport, VirtioNic, WithoutEventIndex};
+use crate::drivers::virtio_net::{NicTransport, VirtioNic};
 
 /// What the main loop needs from a network card besides `phy::Device` (object safe, so the
 /// control path is not duplicated per card type either).
@@ -45,11 +45,13 @@ impl<T: Transport> NetworkCardControl for VirtioNic<T> {
     fn describe_statistics(&self) -> alloc::string::String {
         let s = self.statistics;
         alloc::format!(
-            "virtio-net: {} frames received, {} sent, {} receive errors, {} times the transmit queue was full",
+            "virtio-net: {} frames received, {} sent ({} large segments cut by the device), {} receive errors, {} times the transmit queue was full, {} unsendable",
             s.frames_received,
             s.frames_sent,
+            s.large_segments_sent,
             s.receive_errors,
-            s.transmit_ring_full
+            s.transmit_ring_full,
+            s.frames_unsendable
         )
     }
 }
@@ -251,12 +253,13 @@ fn probe_virtio_mmio(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic>
             );
             continue;
         };
-        match VirtioNic::new(WithoutEventIndex(SomeTransport::from(transport))) {
+        match VirtioNic::new(SomeTransport::from(transport)) {
             Ok(card) => {
                 log::info!(
-                    "virtio-net on virtio-mmio at {:#x}, INTID {}",
+                    "virtio-net on virtio-mmio at {:#x}, INTID {}, offload: {}",
                     device.base,
-                    interrupt.intid
+                    interrupt.intid,
+                    card.offload().describe()
                 );
                 let mut card = alloc::boxed::Box::new(card);
                 enable_interrupt_after_bring_up(gic, &mut card, interrupt);
@@ -334,10 +337,14 @@ fn probe_virtio_pci(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic> 
                 continue;
             }
         };
-        match VirtioNic::new(WithoutEventIndex(SomeTransport::from(transport))) {
+        match VirtioNic::new(SomeTransport::from(transport)) {
             Ok(card) => {
                 let card = alloc::boxed::Box::new(card);
-                log::info!("virtio-net on PCIe {function}, INTID {}", intid.intid);
+                log::info!(
+                    "virtio-net on PCIe {function}, INTID {}, offload: {}",
+                    intid.intid,
+                    card.offload().describe()
+                );
                 let mut card = card;
                 enable_interrupt_after_bring_up(gic, &mut card, intid);
                 return Some(Nic::Virtio {
