@@ -200,6 +200,11 @@ fn server_summary(server: &HttpServer, card: &Nic) -> String {
 
 /// Reads every typed byte and runs the one-key commands.
 fn handle_console_input(summary: Option<&str>, no_network_note: &str) {
+    // The receive interrupt is cleared before the FIFO is drained, not after: a byte that
+    // arrives after the last read then raises it again (PL011 TRM, UARTICR and UARTRIS). Cleared
+    // after the loop, it erased the interrupt of a byte typed during the final read, and that
+    // key went unanswered until the next one (seen as a flaky console test).
+    console::acknowledge_input();
     while let Some(byte) = console::read_byte() {
         match byte {
             b'h' | b'?' => console::print(format_args!(
@@ -225,5 +230,4 @@ fn handle_console_input(summary: Option<&str>, no_network_note: &str) {
             )),
         }
     }
-    console::acknowledge_input();
 }

@@ -3,6 +3,7 @@
 pub mod boot;
 pub mod cache;
 pub mod exceptions;
+pub mod memory;
 pub mod mmu;
 pub mod psci;
 pub mod timer;
