@@ -43,13 +43,13 @@ use log::{info, warn};
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
 };
-use smoltcp::phy::{Device, DeviceCapabilities, PacketMeta, RxToken};
+use smoltcp::phy::{Device, DeviceCapabilities, PacketMeta, RxToken, TxToken};
 use smoltcp::socket::{dhcpv4, tcp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, HardwareAddress, IpAddress, IpCidr,
-    IpEndpoint, IpListenEndpoint, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, Ipv6Address,
-    Ipv6Cidr, Ipv6Packet, TcpPacket,
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, IpProtocol,
+    Ipv4Address, Ipv4Cidr, Ipv4Packet, Ipv6Address, Ipv6Cidr, Ipv6Packet, TcpPacket,
 };
 
 use crate::http::connection::{
@@ -65,6 +65,11 @@ const POLL_ROUNDS_MAX: usize = 32;
 
 /// Most frames received in one round before the sockets are serviced.
 const INGRESS_FRAMES_PER_ROUND_MAX: usize = 256;
+
+/// ARP announcements sent for each new IPv4 address, and the time between them (RFC 5227 §1.1,
+/// ANNOUNCE_NUM and ANNOUNCE_INTERVAL).
+const ARP_ANNOUNCEMENTS: u8 = 2;
+const ARP_ANNOUNCEMENT_INTERVAL_US: u64 = 2_000_000;
 
 /// Heap kept free besides a new socket's buffers: room for the connection state, request
 /// buffers and responses of the connections already open.
@@ -346,6 +351,64 @@ pub struct HttpServer {
     syn_drop_warned_at_us: Option<u64>,
     /// SYNs dropped since that warning.
     syns_dropped_unreported: u64,
+    /// ARP announcements still to send for the current IPv4 address.
+    announcement: Option<PendingAnnouncement>,
+}
+
+/// ARP announcements (RFC 5227 §2.3) still owed for a newly configured IPv4 address.
+///
+/// Neighbours learn the address's MAC from them before they need it. Under QEMU's user
+/// networking this is what makes the first request quick: slirp resolves the guest's address
+/// with ARP when the first connection arrives, and a request it sent while the guest was still
+/// booting goes unanswered until slirp asks again on the next connection.
+///
+/// With the first announcement goes an ARP request for the gateway: the first reply to a client
+/// then need not wait for that exchange (smoltcp learns the gateway's MAC from the answer).
+#[derive(Debug, Clone, Copy)]
+struct PendingAnnouncement {
+    address: Ipv4Address,
+    gateway: Option<Ipv4Address>,
+    left: u8,
+    next_us: u64,
+}
+
+impl PendingAnnouncement {
+    fn new(ipv4: StaticIpv4, now_us: u64) -> Option<PendingAnnouncement> {
+        Some(PendingAnnouncement {
+            address: ipv4.address.address(),
+            gateway: ipv4.gateway,
+            left: ARP_ANNOUNCEMENTS,
+            next_us: now_us,
+        })
+    }
+}
+
+/// An ARP announcement (RFC 5227 §2.3): a broadcast ARP request whose sender and target
+/// protocol addresses are both `address`, target hardware address zero.
+pub fn arp_announcement(mac: EthernetAddress, address: Ipv4Address) -> [u8; 42] {
+    arp_request(mac, address, address)
+}
+
+/// A broadcast ARP request from `mac` at `address` for `target` (RFC 826).
+pub fn arp_request(mac: EthernetAddress, address: Ipv4Address, target: Ipv4Address) -> [u8; 42] {
+    let mut frame = [0u8; 42];
+    let mut ethernet = EthernetFrame::new_unchecked(&mut frame[..]);
+    EthernetRepr {
+        src_addr: mac,
+        dst_addr: EthernetAddress::BROADCAST,
+        ethertype: EthernetProtocol::Arp,
+    }
+    .emit(&mut ethernet);
+    let mut arp = ArpPacket::new_unchecked(ethernet.payload_mut());
+    ArpRepr::EthernetIpv4 {
+        operation: ArpOperation::Request,
+        source_hardware_addr: mac,
+        source_protocol_addr: address,
+        target_hardware_addr: EthernetAddress([0; 6]),
+        target_protocol_addr: target,
+    }
+    .emit(&mut arp);
+    frame
 }
 
 impl HttpServer {
@@ -394,6 +457,10 @@ impl HttpServer {
             }
         };
         info!("net: MAC {} link-local {}", config.mac, link_local);
+        let config_ipv4_static = match config.ipv4 {
+            Ipv4Setup::Static(ipv4) => Some(ipv4),
+            Ipv4Setup::Dhcp { .. } => None,
+        };
 
         let mut server = HttpServer {
             config,
@@ -407,6 +474,10 @@ impl HttpServer {
             local_addresses: Vec::new(),
             syn_drop_warned_at_us: None,
             syns_dropped_unreported: 0,
+            announcement: match config_ipv4_static {
+                Some(ipv4) => PendingAnnouncement::new(ipv4, now_us),
+                None => None,
+            },
         };
         server.replenish_listeners();
         server
@@ -453,6 +524,7 @@ impl HttpServer {
                 }
             }
             self.service_dhcp(now_us);
+            self.announce_ipv4(now, now_us, device);
             let progressed = self.service_sockets(now_us);
             listening = self.replenish_listeners();
             // Transmit what the sockets queued (bounded by the sockets' buffers).
@@ -518,10 +590,40 @@ impl HttpServer {
         {
             apply_ipv4(&mut self.interface, fallback);
             self.ipv4_source = Ipv4Source::Fallback;
+            self.announcement = PendingAnnouncement::new(fallback, now_us);
             info!(
                 "net: no DHCP lease after {fallback_after_ms} ms; using {} gateway {:?}",
                 fallback.address, fallback.gateway
             );
+        }
+    }
+
+    /// Sends the ARP announcement that is due, if any.
+    fn announce_ipv4<D: Device + ?Sized>(&mut self, now: Instant, now_us: u64, device: &mut D) {
+        let Some(pending) = self.announcement.as_mut() else {
+            return;
+        };
+        if now_us < pending.next_us {
+            return;
+        }
+        // No transmit buffer free: try again at the next poll.
+        let Some(token) = device.transmit(now) else {
+            return;
+        };
+        send_frame(token, &arp_announcement(self.config.mac, pending.address));
+        let first = pending.left == ARP_ANNOUNCEMENTS;
+        if let Some(gateway) = pending.gateway.filter(|_| first)
+            && let Some(token) = device.transmit(now)
+        {
+            send_frame(
+                token,
+                &arp_request(self.config.mac, pending.address, gateway),
+            );
+        }
+        pending.left = pending.left.saturating_sub(1);
+        pending.next_us = now_us.saturating_add(ARP_ANNOUNCEMENT_INTERVAL_US);
+        if pending.left == 0 {
+            self.announcement = None;
         }
     }
 
@@ -540,6 +642,7 @@ impl HttpServer {
                 };
                 apply_ipv4(&mut self.interface, ipv4);
                 self.ipv4_source = Ipv4Source::Dhcp;
+                self.announcement = PendingAnnouncement::new(ipv4, now_us);
                 let mut dns = String::new();
                 for (index, server) in lease.dns_servers.iter().enumerate() {
                     if index > 0 {
@@ -557,6 +660,7 @@ impl HttpServer {
             Some(dhcpv4::Event::Deconfigured) if self.ipv4_source == Ipv4Source::Dhcp => {
                 withdraw_ipv4(&mut self.interface);
                 self.ipv4_source = Ipv4Source::Unconfigured { since_us: now_us };
+                self.announcement = None;
                 warn!("net: DHCP lease lost; IPv4 address withdrawn");
             }
             Some(dhcpv4::Event::Deconfigured) => {}
@@ -792,6 +896,9 @@ impl HttpServer {
         ) = (self.ipv4_source, self.config.ipv4)
         {
             consider(since_us.saturating_add(fallback_after_ms.saturating_mul(1000)));
+        }
+        if let Some(pending) = self.announcement {
+            consider(pending.next_us);
         }
         let ours =
             deadline_us.map(|deadline| Duration::from_micros(deadline.saturating_sub(now_us)));
@@ -1089,6 +1196,15 @@ fn add_address(interface: &mut Interface, address: IpCidr) {
     interface.update_ip_addrs(|addresses| {
         if addresses.push(address).is_err() {
             warn!("net: no room for address {address} (smoltcp iface-max-addr-count)");
+        }
+    });
+}
+
+/// Sends `frame` as it is.
+fn send_frame<T: TxToken>(token: T, frame: &[u8]) {
+    token.consume(frame.len(), |buffer| {
+        if let Some(bytes) = buffer.get_mut(..frame.len()) {
+            bytes.copy_from_slice(frame);
         }
     });
 }
