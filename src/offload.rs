@@ -12,7 +12,7 @@
 //! segment larger than the peer's MSS option allows (RFC 9293 §3.7.1) or its own MTU. When the
 //! device segments, the driver therefore (1) gives smoltcp a large MTU, (2) raises the MSS option
 //! of a received SYN that allows at least a full standard segment ([`raise_peer_mss`]), so
-//! smoltcp builds segments of up to ~64 KiB for that connection, (3) lowers the MSS option of
+//! smoltcp builds large segments for that connection (the virtio driver allows 16 KB), (3) lowers the MSS option of
 //! the SYN-ACK smoltcp sends back to what the link carries ([`prepare_transmit`]), and (4) sends
 //! each large segment with a header asking the device to cut it into segments of at most
 //! `standard frame - headers` bytes of payload — no larger than the peer's real MSS, so what
