@@ -349,6 +349,15 @@ fn ipv4_gateway(value: &str) -> Option<Ipv4Address> {
     Ipv4Address::from_str(value).ok().filter(usable_ipv4)
 }
 
+/// `none`, or a gateway as [`ipv4_gateway`] accepts it (`gw=` and `fallback_gw=`).
+fn optional_ipv4_gateway(value: &str) -> Option<Option<Ipv4Address>> {
+    if value == "none" {
+        Some(None)
+    } else {
+        ipv4_gateway(value).map(Some)
+    }
+}
+
 /// An IPv6 address usable as a host or gateway address: not unspecified, loopback or multicast
 /// (RFC 4291 §2.5.2, §2.5.3, §2.7).
 fn usable_ipv6(address: &Ipv6Address) -> bool {
@@ -460,13 +469,7 @@ fn apply(config: &mut Config, messages: &mut Vec<ConfigMessage>, key: &str, valu
             key,
             value,
             "a usable IPv4 address (A.B.C.D) or none",
-            |value| {
-                if value == "none" {
-                    Some(None)
-                } else {
-                    ipv4_gateway(value).map(Some)
-                }
-            },
+            optional_ipv4_gateway,
             show_optional,
         ),
         "dhcp_timeout_ms" => assign(
@@ -493,13 +496,7 @@ fn apply(config: &mut Config, messages: &mut Vec<ConfigMessage>, key: &str, valu
             key,
             value,
             "a usable IPv4 address (A.B.C.D) or none",
-            |value| {
-                if value == "none" {
-                    Some(None)
-                } else {
-                    ipv4_gateway(value).map(Some)
-                }
-            },
+            optional_ipv4_gateway,
             show_optional,
         ),
         "ip6" => assign(
