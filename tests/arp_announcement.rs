@@ -45,6 +45,26 @@ fn announcements(end: &mut WireEnd, now: Instant) -> Vec<(Ipv4Address, Ipv4Addre
     found
 }
 
+/// Polls the server every 100 ms over `milliseconds`; the ARP requests seen, with the time.
+fn poll_every_100_ms(
+    server: &mut HttpServer,
+    server_end: &mut WireEnd,
+    observer: &mut WireEnd,
+    milliseconds: std::ops::RangeInclusive<u64>,
+) -> Vec<(u64, (Ipv4Address, Ipv4Address))> {
+    let mut sent = Vec::new();
+    for ms in milliseconds.step_by(100) {
+        let now = Instant::from_millis(0) + Duration::from_millis(ms);
+        server.poll(now, server_end);
+        sent.extend(
+            announcements(observer, now)
+                .into_iter()
+                .map(|request| (ms, request)),
+        );
+    }
+    sent
+}
+
 #[test]
 fn a_static_address_is_announced_twice_two_seconds_apart_and_the_gateway_asked_for() {
     let (mut server_end, mut observer) = wire();
@@ -59,16 +79,7 @@ fn a_static_address_is_announced_twice_two_seconds_apart_and_the_gateway_asked_f
     // The loop is told to wake for the second one.
     let delay = server.poll(start + Duration::from_millis(1), &mut server_end);
     assert!(delay.is_some_and(|delay| delay <= Duration::from_millis(1999)));
-    let mut sent = Vec::new();
-    for ms in (100..=10_000).step_by(100) {
-        let now = start + Duration::from_millis(ms);
-        server.poll(now, &mut server_end);
-        sent.extend(
-            announcements(&mut observer, now)
-                .into_iter()
-                .map(|address| (ms, address)),
-        );
-    }
+    let sent = poll_every_100_ms(&mut server, &mut server_end, &mut observer, 100..=10_000);
     assert_eq!(sent, [(2000, (SERVER_IP, SERVER_IP))]);
 }
 
@@ -86,16 +97,7 @@ fn a_dhcp_fallback_address_is_announced_when_it_is_applied() {
     let (mut server_end, mut observer) = wire();
     let start = Instant::from_millis(0);
     let mut server = HttpServer::new(config, test_site(), &mut server_end, start);
-    let mut sent = Vec::new();
-    for ms in (0..=8_000).step_by(100) {
-        let now = start + Duration::from_millis(ms);
-        server.poll(now, &mut server_end);
-        sent.extend(
-            announcements(&mut observer, now)
-                .into_iter()
-                .map(|address| (ms, address)),
-        );
-    }
+    let sent = poll_every_100_ms(&mut server, &mut server_end, &mut observer, 0..=8_000);
     let address = Ipv4Address::new(10, 0, 2, 77);
     assert_eq!(
         sent,
