@@ -855,6 +855,15 @@ mod tests {
         alloc::format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
     }
 
+    /// What a connection answers from: the test site and settings, no clock.
+    fn context<'a>(site: &'a Site, settings: &'a ResponseSettings) -> ResponseContext<'a> {
+        ResponseContext {
+            site,
+            settings,
+            now_unix_s: None,
+        }
+    }
+
     fn new_connection(now_us: u64) -> Connection {
         Connection::new(
             now_us,
@@ -888,11 +897,7 @@ mod tests {
     #[test]
     fn pipelined_responses_are_identical_whatever_the_output_chunk_size() {
         let (site, settings) = (site(), settings());
-        let context = ResponseContext {
-            site: &site,
-            settings: &settings,
-            now_unix_s: None,
-        };
+        let context = context(&site, &settings);
         let mut requests = get("/hello.txt");
         requests.extend_from_slice(&get("/missing"));
         requests.extend_from_slice(&get("/hello.txt"));
@@ -910,11 +915,7 @@ mod tests {
     #[test]
     fn too_many_queued_responses_push_back_on_input() {
         let (site, settings) = (site(), settings());
-        let context = ResponseContext {
-            site: &site,
-            settings: &settings,
-            now_unix_s: None,
-        };
+        let context = context(&site, &settings);
         let request = get("/hello.txt");
         let requests: Vec<u8> = (0..1000).flat_map(|_| request.clone()).collect();
         let mut connection = new_connection(0);
@@ -937,11 +938,7 @@ mod tests {
     #[test]
     fn request_head_timeout_is_exact_and_answers_408() {
         let (site, settings) = (site(), settings());
-        let context = ResponseContext {
-            site: &site,
-            settings: &settings,
-            now_unix_s: None,
-        };
+        let context = context(&site, &settings);
         let mut connection = new_connection(1_000);
         assert_eq!(connection.receive(b"GET /hel", 2_000, &context), 8);
         // The clock runs from the connection start for the first request.
@@ -960,11 +957,7 @@ mod tests {
     #[test]
     fn idle_connection_closes_silently_after_keep_alive_timeout() {
         let (site, settings) = (site(), settings());
-        let context = ResponseContext {
-            site: &site,
-            settings: &settings,
-            now_unix_s: None,
-        };
+        let context = context(&site, &settings);
         let mut connection = new_connection(0);
         connection.receive(&get("/hello.txt"), 5, &context);
         drain(&mut connection, 4096, 6);
@@ -983,11 +976,7 @@ mod tests {
     #[test]
     fn no_sending_progress_aborts_after_send_stall_timeout() {
         let (site, settings) = (site(), settings());
-        let context = ResponseContext {
-            site: &site,
-            settings: &settings,
-            now_unix_s: None,
-        };
+        let context = context(&site, &settings);
         let mut connection = new_connection(0);
         connection.receive(&get("/hello.txt"), 10, &context);
         // The transport takes part of the output, then the client's window stays shut.
@@ -1007,11 +996,7 @@ mod tests {
     #[test]
     fn request_body_is_discarded_across_segments() {
         let (site, settings) = (site(), settings());
-        let context = ResponseContext {
-            site: &site,
-            settings: &settings,
-            now_unix_s: None,
-        };
+        let context = context(&site, &settings);
         let mut connection = new_connection(0);
         let head = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc";
         assert_eq!(connection.receive(head, 1, &context), head.len());
@@ -1025,11 +1010,7 @@ mod tests {
     #[test]
     fn client_close_drops_a_partial_request_and_finishes_after_output() {
         let (site, settings) = (site(), settings());
-        let context = ResponseContext {
-            site: &site,
-            settings: &settings,
-            now_unix_s: None,
-        };
+        let context = context(&site, &settings);
         let mut connection = new_connection(0);
         let mut bytes = get("/hello.txt");
         bytes.extend_from_slice(b"GET /hel");
@@ -1043,11 +1024,7 @@ mod tests {
     #[test]
     fn connection_close_and_http_1_0_end_the_connection() {
         let (site, settings) = (site(), settings());
-        let context = ResponseContext {
-            site: &site,
-            settings: &settings,
-            now_unix_s: None,
-        };
+        let context = context(&site, &settings);
         for request in [
             &b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"[..],
             &b"GET /hello.txt HTTP/1.0\r\n\r\n"[..],
@@ -1086,11 +1063,7 @@ mod tests {
     #[test]
     fn oversized_head_is_rejected_and_closes() {
         let (site, settings) = (site(), settings());
-        let context = ResponseContext {
-            site: &site,
-            settings: &settings,
-            now_unix_s: None,
-        };
+        let context = context(&site, &settings);
         let mut connection = new_connection(0);
         let mut bytes = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n".to_vec();
         while bytes.len() < 40_000 {
@@ -1104,11 +1077,7 @@ mod tests {
     #[test]
     fn access_log_records_status_bytes_and_times() {
         let (site, settings) = (site(), settings());
-        let context = ResponseContext {
-            site: &site,
-            settings: &settings,
-            now_unix_s: None,
-        };
+        let context = context(&site, &settings);
         let mut connection = new_connection(0);
         connection.receive(
             b"GET /hello.txt?x=1 HTTP/1.1\r\nHost: t\r\n\r\n",
@@ -1132,11 +1101,7 @@ mod tests {
     #[test]
     fn expect_100_continue_gets_an_interim_response_before_the_final_one() {
         let (site, settings) = (site(), settings());
-        let context = ResponseContext {
-            site: &site,
-            settings: &settings,
-            now_unix_s: None,
-        };
+        let context = context(&site, &settings);
         let head = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-Continue\r\n\r\n";
         let mut connection = new_connection(0);
         assert_eq!(connection.receive(head, 1, &context), head.len());
@@ -1183,11 +1148,7 @@ mod tests {
     #[test]
     fn requests_waiting_behind_a_full_response_queue_are_answered_after_the_peer_fin() {
         let (site, settings) = (site(), settings());
-        let context = ResponseContext {
-            site: &site,
-            settings: &settings,
-            now_unix_s: None,
-        };
+        let context = context(&site, &settings);
         let count = MAX_QUEUED_RESPONSES + 4;
         let requests: Vec<u8> = (0..count).flat_map(|_| get("/hello.txt")).collect();
         let mut connection = new_connection(0);
