@@ -28,3 +28,4 @@ pub mod server;
 pub mod site;
 pub mod site_rules;
 pub mod tar;
+mod tcp_frame;

@@ -21,13 +21,9 @@
 //! whose MSS is below a full segment (a tunnel, PPPoE) keeps its own MSS and gets ordinary
 //! frames.
 
-use smoltcp::wire::{
-    EthernetFrame, EthernetProtocol, IpAddress, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket,
-    checksum,
-};
+use smoltcp::wire::{IpProtocol, TcpPacket, checksum};
 
-/// Bytes of an Ethernet II header (IEEE 802.3 §3.1.1), where the IP header starts.
-const ETHERNET_HEADER_BYTES: usize = 14;
+use crate::tcp_frame::{TcpInFrame, locate_tcp};
 /// Bytes of a TCP header without options (RFC 9293 §3.1).
 const TCP_HEADER_BYTES: usize = 20;
 /// Offset of the checksum field in the TCP header (RFC 9293 §3.1).
@@ -38,53 +34,6 @@ const OPTION_NO_OPERATION: u8 = 1;
 const OPTION_MAXIMUM_SEGMENT_SIZE: u8 = 2;
 /// Length of the MSS option, kind and length bytes included (RFC 9293 §3.2).
 const MAXIMUM_SEGMENT_SIZE_OPTION_BYTES: usize = 4;
-
-/// Where a TCP segment sits in an Ethernet frame.
-struct TcpInFrame {
-    /// Offset of the TCP header.
-    start: usize,
-    /// Offset just past the TCP payload (the end of the IP packet).
-    end: usize,
-    source: IpAddress,
-    destination: IpAddress,
-    ipv6: bool,
-}
-
-/// Finds the TCP segment of an Ethernet frame carrying IPv4 (unfragmented) or IPv6 (TCP as
-/// the first Next Header). Anything else, malformed frames included, is `None`.
-fn locate_tcp(frame: &[u8]) -> Option<TcpInFrame> {
-    let ethernet = EthernetFrame::new_checked(frame).ok()?;
-    match ethernet.ethertype() {
-        EthernetProtocol::Ipv4 => {
-            let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
-            if ip.next_header() != IpProtocol::Tcp || ip.more_frags() || ip.frag_offset() != 0 {
-                return None;
-            }
-            Some(TcpInFrame {
-                start: ETHERNET_HEADER_BYTES + usize::from(ip.header_len()),
-                end: ETHERNET_HEADER_BYTES + usize::from(ip.total_len()),
-                source: ip.src_addr().into(),
-                destination: ip.dst_addr().into(),
-                ipv6: false,
-            })
-        }
-        EthernetProtocol::Ipv6 => {
-            let ip = Ipv6Packet::new_checked(ethernet.payload()).ok()?;
-            if ip.next_header() != IpProtocol::Tcp {
-                return None;
-            }
-            let start = ETHERNET_HEADER_BYTES + ip.header_len();
-            Some(TcpInFrame {
-                start,
-                end: start + usize::from(ip.payload_len()),
-                source: ip.src_addr().into(),
-                destination: ip.dst_addr().into(),
-                ipv6: true,
-            })
-        }
-        _ => None,
-    }
-}
 
 /// Offset, within a TCP header, of the MSS option's 16-bit value, if the header has the
 /// option (RFC 9293 §3.2: options are a list of kind, length, value, ended by kind 0).
@@ -300,10 +249,11 @@ pub fn virtio_net_header(plan: TransmitPlan) -> [u8; VIRTIO_NET_HEADER_FIELDS_BY
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::tcp_frame::ETHERNET_HEADER_BYTES;
     use smoltcp::phy::{Checksum, ChecksumCapabilities};
     use smoltcp::wire::{
-        EthernetAddress, EthernetRepr, Ipv4Address, Ipv4Repr, Ipv6Address, Ipv6Repr, TcpControl,
-        TcpRepr, TcpSeqNumber,
+        EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, Ipv4Address,
+        Ipv4Packet, Ipv4Repr, Ipv6Address, Ipv6Packet, Ipv6Repr, TcpControl, TcpRepr, TcpSeqNumber,
     };
 
     const STANDARD_FRAME: usize = 1514;

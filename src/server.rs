@@ -48,8 +48,8 @@ use smoltcp::socket::{dhcpv4, tcp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, IpProtocol,
-    Ipv4Address, Ipv4Cidr, Ipv4Packet, Ipv6Address, Ipv6Cidr, Ipv6Packet, TcpPacket,
+    EthernetRepr, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address,
+    Ipv4Cidr, Ipv6Address, Ipv6Cidr, TcpPacket,
 };
 
 use crate::http::connection::{
@@ -57,6 +57,7 @@ use crate::http::connection::{
 };
 use crate::http::{Limits, ResponseSettings};
 use crate::site::Site;
+use crate::tcp_frame::locate_tcp;
 
 /// Most rounds of "receive frames, service every socket, transmit" in one [`HttpServer::poll`];
 /// rounds repeat while anything moves (smoltcp PR #991: handle every pending frame per poll).
@@ -1331,42 +1332,20 @@ impl<T: RxToken> RxToken for SynGateRxToken<'_, T> {
 /// client's next retry gets once a socket listens again). Telling these apart would need the
 /// socket set, which smoltcp holds while frames are received.
 fn is_initial_syn(frame: &[u8], port: u16, local_addresses: &[IpAddress]) -> bool {
-    let Ok(ethernet) = EthernetFrame::new_checked(frame) else {
+    let Some(location) = locate_tcp(frame) else {
         return false;
     };
-    let (destination, segment) = match ethernet.ethertype() {
-        EthernetProtocol::Ipv4 => {
-            let Ok(packet) = Ipv4Packet::new_checked(ethernet.payload()) else {
-                return false;
-            };
-            // Only a whole datagram holds a whole TCP header; SYNs are not fragmented.
-            if packet.next_header() != IpProtocol::Tcp
-                || packet.more_frags()
-                || packet.frag_offset() != 0
-            {
-                return false;
-            }
-            (IpAddress::Ipv4(packet.dst_addr()), packet.payload())
-        }
-        EthernetProtocol::Ipv6 => {
-            let Ok(packet) = Ipv6Packet::new_checked(ethernet.payload()) else {
-                return false;
-            };
-            if packet.next_header() != IpProtocol::Tcp {
-                return false;
-            }
-            (IpAddress::Ipv6(packet.dst_addr()), packet.payload())
-        }
-        _ => return false,
-    };
-    let Ok(tcp) = TcpPacket::new_checked(segment) else {
+    let Some(Ok(tcp)) = frame
+        .get(location.start..location.end)
+        .map(TcpPacket::new_checked)
+    else {
         return false;
     };
     tcp.syn()
         && !tcp.ack()
         && !tcp.rst()
         && tcp.dst_port() == port
-        && local_addresses.contains(&destination)
+        && local_addresses.contains(&location.destination)
 }
 
 #[cfg(test)]
@@ -1390,7 +1369,10 @@ mod tests {
 
     use super::*;
     use smoltcp::phy::ChecksumCapabilities;
-    use smoltcp::wire::{EthernetRepr, Ipv4Repr, Ipv6Repr, TcpControl, TcpRepr, TcpSeqNumber};
+    use smoltcp::wire::{
+        EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, TcpControl, TcpRepr,
+        TcpSeqNumber,
+    };
 
     const SERVER_IPV4: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
     const SERVER_IPV6: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
