@@ -379,13 +379,13 @@ struct PendingAnnouncement {
 }
 
 impl PendingAnnouncement {
-    fn new(ipv4: StaticIpv4, now_us: u64) -> Option<PendingAnnouncement> {
-        Some(PendingAnnouncement {
+    fn new(ipv4: StaticIpv4, now_us: u64) -> PendingAnnouncement {
+        PendingAnnouncement {
             address: ipv4.address.address(),
             gateway: ipv4.gateway,
             left: ARP_ANNOUNCEMENTS,
             next_us: now_us,
-        })
+        }
     }
 }
 
@@ -448,10 +448,11 @@ impl HttpServer {
         }
 
         let now_us = instant_us(now);
-        let (dhcp_handle, ipv4_source) = match config.ipv4 {
+        let (dhcp_handle, ipv4_source, announcement) = match config.ipv4 {
             Ipv4Setup::Dhcp { .. } => (
                 Some(sockets.add(dhcpv4::Socket::new())),
                 Ipv4Source::Unconfigured { since_us: now_us },
+                None,
             ),
             Ipv4Setup::Static(ipv4) => {
                 apply_ipv4(&mut interface, ipv4);
@@ -459,14 +460,14 @@ impl HttpServer {
                     "net: static IPv4 {} gateway {:?}",
                     ipv4.address, ipv4.gateway
                 );
-                (None, Ipv4Source::Static)
+                (
+                    None,
+                    Ipv4Source::Static,
+                    Some(PendingAnnouncement::new(ipv4, now_us)),
+                )
             }
         };
         info!("net: MAC {} link-local {}", config.mac, link_local);
-        let config_ipv4_static = match config.ipv4 {
-            Ipv4Setup::Static(ipv4) => Some(ipv4),
-            Ipv4Setup::Dhcp { .. } => None,
-        };
 
         let mut server = HttpServer {
             config,
@@ -480,10 +481,7 @@ impl HttpServer {
             local_addresses: Vec::new(),
             syn_drop_warned_at_us: None,
             syns_dropped_unreported: 0,
-            announcement: match config_ipv4_static {
-                Some(ipv4) => PendingAnnouncement::new(ipv4, now_us),
-                None => None,
-            },
+            announcement,
         };
         server.replenish_listeners();
         server
@@ -596,7 +594,7 @@ impl HttpServer {
         {
             apply_ipv4(&mut self.interface, fallback);
             self.ipv4_source = Ipv4Source::Fallback;
-            self.announcement = PendingAnnouncement::new(fallback, now_us);
+            self.announcement = Some(PendingAnnouncement::new(fallback, now_us));
             info!(
                 "net: no DHCP lease after {fallback_after_ms} ms; using {} gateway {:?}",
                 fallback.address, fallback.gateway
@@ -648,7 +646,7 @@ impl HttpServer {
                 };
                 apply_ipv4(&mut self.interface, ipv4);
                 self.ipv4_source = Ipv4Source::Dhcp;
-                self.announcement = PendingAnnouncement::new(ipv4, now_us);
+                self.announcement = Some(PendingAnnouncement::new(ipv4, now_us));
                 let mut dns = String::new();
                 for (index, server) in lease.dns_servers.iter().enumerate() {
                     if index > 0 {
