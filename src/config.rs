@@ -47,6 +47,8 @@ use core::str::FromStr;
 use log::LevelFilter;
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Cidr};
 
+use crate::http::connection::ConnectionTimeouts;
+
 /// Lowest accepted value of every `*_timeout_ms` key.
 pub const TIMEOUT_MIN_MS: u64 = 100;
 /// Highest accepted value of every `*_timeout_ms` key (one hour).
@@ -124,6 +126,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        let timeouts = ConnectionTimeouts::default();
         Config {
             log_level: LevelFilter::Info,
             panic: PanicAction::Reset,
@@ -139,10 +142,10 @@ impl Default for Config {
             port: 80,
             max_connections: 128,
             access_log: true,
-            // The same defaults as `http::connection::ConnectionTimeouts::default()`.
-            keepalive_timeout_ms: 75_000,
-            header_timeout_ms: 10_000,
-            send_timeout_ms: 30_000,
+            // The connection's own defaults (nginx-like; see `ConnectionTimeouts`).
+            keepalive_timeout_ms: timeouts.keep_alive_idle_ms,
+            header_timeout_ms: timeouts.request_head_ms,
+            send_timeout_ms: timeouts.send_stall_ms,
             cache_control: None,
             mac: None,
             test_hook: None,
