@@ -38,20 +38,21 @@ fi
 
 say() { printf 'run-qemu.sh: %s\n' "$*" >&2; }
 
-# --- What we need: Rust (rustup installs the pinned toolchain and target from
-# rust-toolchain.toml by itself) and QEMU.
+# --- What we need: the pinned Rust toolchain with its target (rust-toolchain.toml) and QEMU.
 if ! command -v cargo >/dev/null 2>&1; then
     say "cargo is missing: install Rust with rustup (https://rustup.rs), then run this again."
     exit 1
 fi
-if ! command -v "$QEMU" >/dev/null 2>&1; then
-    if [ "$QEMU" = qemu-system-aarch64 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        say "installing QEMU (Debian package qemu-system-arm)..."
-        tools/install-qemu.sh
-    else
-        say "$QEMU is missing. On Debian/Ubuntu: sudo tools/install-qemu.sh (or apt-get install qemu-system-arm)."
-        exit 1
-    fi
+if [ "${NO_BUILD:-0}" != 1 ]; then
+    tools/install-rust.sh
+fi
+if [ "$QEMU" = qemu-system-aarch64 ]; then
+    # Installs Debian's qemu-system-arm when it is missing (as root; otherwise it names the
+    # command to run as root and stops here).
+    tools/install-tools.sh qemu-system-aarch64
+elif ! command -v "$QEMU" >/dev/null 2>&1; then
+    say "QEMU=$QEMU: no such program."
+    exit 1
 fi
 
 case "$BOARD" in
@@ -75,8 +76,15 @@ case "$BOARD" in
         network=()
         # Stock QEMU's raspi4b has no Ethernet and warns that a -nic "was not created"; a QEMU
         # built with the GENET model (../shared/docs/genet-qemu.md) takes it silently.
-        if printf 'quit\n' | timeout 20 "$QEMU" -M raspi4b -nic user -S -display none -serial null \
-            -monitor stdio 2>&1 | grep -q 'was not created'; then
+        # (The output is read whole before it is searched: `grep -q` in a pipeline would quit at
+        # the first match and, under pipefail, turn QEMU's SIGPIPE into the pipeline's status.)
+        probe_output=$(printf 'quit\n' | timeout 20 "$QEMU" -M raspi4b -nic user -S -display none \
+            -serial null -monitor stdio 2>&1 || true)
+        if [[ "$probe_output" == *"has no raspi4b"* || "$probe_output" == *"unsupported machine"* ]]; then
+            say "$QEMU has no raspi4b machine (it needs QEMU >= 9): $probe_output"
+            exit 1
+        fi
+        if [[ "$probe_output" == *"was not created"* ]]; then
             say "$QEMU has no GENET model: the Pi build will boot without a network (see README)."
         else
             network=(-nic "user,hostfwd=tcp:127.0.0.1:$PORT-:80")
