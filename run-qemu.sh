@@ -59,6 +59,8 @@ case "$BOARD" in
     virt)
         image=target/kernel-virt.img
         [ "${NO_BUILD:-0}" = 1 ] || cargo kernel --board virt
+        # QEMU's own option syntax separates sub-options with commas, so these are single words.
+        # shellcheck disable=SC2054
         case "$NIC" in
             mmio) nic_device=(-device virtio-net-device,netdev=net0 -global virtio-mmio.force-legacy=false) ;;
             pci) nic_device=(-device virtio-net-pci,netdev=net0,romfile=) ;;

@@ -63,6 +63,7 @@ export DEBIAN_FRONTEND=noninteractive
 # backport from there (so qemu-system-arm matches qemu-utils when those came from backports too,
 # which bookworm's 7.2 would conflict with) and the rest from bookworm.
 release_arguments=()
+# shellcheck source=/dev/null
 codename=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")
 if [ "$codename" = bookworm ]; then
     sources=/etc/apt/sources.list.d/debian.sources

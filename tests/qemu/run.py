@@ -196,7 +196,7 @@ def main() -> int:
             for check in definition.checks:
                 if selected(f"{definition.name}.{check}"):
                     results.record(f"{definition.name}.{check}", "FAIL",
-                                   f"{harness.QEMU_BINARY} is not on PATH (tools/install-qemu.sh installs it)")
+                                   f"{harness.QEMU_BINARY} is not on PATH (tools/install-tools.sh qemu-system-aarch64 installs it)")
         print(results.summary())
         return 1
     version = subprocess.run([harness.QEMU_BINARY, "--version"], capture_output=True, text=True,

@@ -233,9 +233,9 @@ commit="${OURS_COMMIT:0:12} (git archive of HEAD; uncommitted changes in the wor
   echo "memory: $(free -m | awk '/Mem:/{printf "%.1f GiB", $2/1024}')"
   echo "host kernel: $(uname -sr)"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "qemu: $(qemu-system-aarch64 --version | head -1)"
-  echo "wrk: $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
-  echo "curl: $(curl --version | head -1 | cut -d' ' -f1-2)"
+  echo "qemu: $(qemu-system-aarch64 --version | sed -n 1p)"
+  echo "wrk: $(wrk --version 2>&1 | sed -n 1p | cut -d' ' -f1-2)"
+  echo "curl: $(curl --version | sed -n 1p | cut -d' ' -f1-2)"
   if [[ -f "$RESULTS/baseline-versions.txt" ]]; then
     echo "baseline packages: $(awk '/^linux-image|^nginx |^busybox/{printf "%s%s %s", sep, $1, $2; sep=", "}' "$RESULTS/baseline-versions.txt")"
   fi
@@ -326,14 +326,14 @@ wait_quiet() {
 # figures measure.sh printed before that are kept, the rest reported as failed.
 MEASURE_TIMEOUT=$((60 + RUNS * (2 * DURATION + 40)))
 run_measure() { # server net
-  local server=$1 net=$2 host port prefix=() name="$1-$2" rc=0 start
-  if [[ $net == tap ]]; then host=10.0.3.15 port=80 prefix=(ip netns exec "$NETNS")
+  local server=$1 net=$2 host port in_namespace=() name="$1-$2" rc=0 start
+  if [[ $net == tap ]]; then host=10.0.3.15 port=80 in_namespace=(ip netns exec "$NETNS")
   else host=127.0.0.1 port=$(port_of "$server"); fi
   start=$(start_command "$server" "$net" 256M "$RESULTS/console-$name.log")
   wait_quiet
   say "measure.sh: $server over $net"
   echo "# measure.sh --runs $RUNS --duration $DURATION --boot-timeout 60 --start '$start' $host $port" >"$RESULTS/measure-$name.txt"
-  timeout "$MEASURE_TIMEOUT" "${prefix[@]}" "$BASELINE/measure.sh" --runs "$RUNS" --duration "$DURATION" \
+  timeout "$MEASURE_TIMEOUT" "${in_namespace[@]}" "$BASELINE/measure.sh" --runs "$RUNS" --duration "$DURATION" \
     --boot-timeout 60 --start "$start" "$host" "$port" >>"$RESULTS/measure-$name.txt" 2>"$RESULTS/measure-$name.log" || rc=$?
   sed 's/^/    /' "$RESULTS/measure-$name.txt" | grep -v '^    #' >&2
   ((rc == 0)) || say "measure.sh for $server over $net failed (exit $rc); see $RESULTS/measure-$name.log"

@@ -69,8 +69,12 @@ log() { printf 'sdcard: %s\n' "$*" >&2; }
 fail() { printf 'sdcard: error: %s\n' "$*" >&2; exit 1; }
 
 [[ $only_dtb == 1 || -f "$kernel_image" ]] || fail "kernel image not found: $kernel_image (build it first, or pass its path)"
-for tool in apt-get apt-cache dpkg-deb sfdisk mformat mcopy mdir truncate; do
-    command -v "$tool" >/dev/null || fail "missing tool '$tool' (Debian packages: apt, dpkg, fdisk, mtools, coreutils)"
+# sfdisk and mtools are installed when missing (as root; otherwise the command to run as root is
+# named); apt, dpkg and coreutils are part of every Debian system.
+"$repository_root/tools/install-tools.sh" sfdisk mformat mcopy mdir \
+    || fail "missing sfdisk or mtools (see above)"
+for tool in apt-get apt-cache dpkg-deb truncate; do
+    command -v "$tool" >/dev/null || fail "missing tool '$tool' (Debian packages: apt, dpkg, coreutils)"
 done
 
 apt_dir="$target_dir/sdcard-apt"
@@ -117,7 +121,7 @@ fi
 # --- 2. download and unpack -------------------------------------------------------------------
 # The meta package linux-image-arm64 depends on the current linux-image-<version>-arm64.
 kernel_package=$(apt-cache "${apt_options[@]}" depends linux-image-arm64:arm64 2>/dev/null \
-    | sed -nE 's/^ *Depends: (linux-image-[0-9][^ :]*-arm64)(:arm64)?$/\1/p' | head -n 1)
+    | sed -nE 's/^ *Depends: (linux-image-[0-9][^ :]*-arm64)(:arm64)?$/\1/p' | sed -n 1p)
 if [[ -z "$kernel_package" ]]; then
     kernel_package=$(apt-cache "${apt_options[@]}" pkgnames linux-image- 2>/dev/null \
         | grep -E '^linux-image-[0-9.]+-[0-9]+-arm64$' | sort -V | tail -n 1)
@@ -137,8 +141,8 @@ log "device tree from ${kernel_package}-unsigned"
     done
 )
 
-firmware_deb=$(ls -1 "$cache_dir"/raspi-firmware_*.deb | sort -V | tail -n 1)
-kernel_deb=$(ls -1 "$cache_dir"/"${kernel_package}"-unsigned_*.deb | sort -V | tail -n 1)
+firmware_deb=$(find "$cache_dir" -maxdepth 1 -name 'raspi-firmware_*.deb' | sort -V | tail -n 1)
+kernel_deb=$(find "$cache_dir" -maxdepth 1 -name "${kernel_package}-unsigned_*.deb" | sort -V | tail -n 1)
 if [[ $only_dtb == 1 ]]; then
     dtb=$(find "$unpack_dir/kernel" -name bcm2711-rpi-4-b.dtb -print -quit 2>/dev/null || true)
     if [[ -z "$dtb" ]]; then
