@@ -74,7 +74,7 @@ case "$BOARD" in
         dtb=${DTB:-tests/fixtures/rpi4b-debian-6.1.0-50.dtb}
         network=()
         # Stock QEMU's raspi4b has no Ethernet and warns that a -nic "was not created"; a QEMU
-        # built with the GENET model (../shared/docs/genet-qemu.md) takes it silently.
+        # built with the GENET model (docs/genet-qemu.md) takes it silently.
         if printf 'quit\n' | timeout 20 "$QEMU" -M raspi4b -nic user -S -display none -serial null \
             -monitor stdio 2>&1 | grep -q 'was not created'; then
             say "$QEMU has no GENET model: the Pi build will boot without a network (see README)."
