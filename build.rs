@@ -10,7 +10,7 @@ fn main() {
 
 /// Tells the linker where the kernel is loaded on the chosen board (linker.ld reads
 /// `BOARD_LOAD_ADDRESS`): RAM base + the Image header's text_offset of 0x80000. QEMU virt's RAM
-/// starts at 0x4000_0000; the Raspberry Pi 4's at 0 (rpi4.md §1.4–§1.6).
+/// starts at 0x4000_0000; the Raspberry Pi 4's at 0 (docs/bcm2711.md §1.4–§1.6).
 fn link_kernel() {
     println!("cargo::rerun-if-changed=linker.ld");
     let load_address = if std::env::var_os("CARGO_FEATURE_BOARD_RPI4").is_some() {

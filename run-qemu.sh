@@ -77,7 +77,7 @@ case "$BOARD" in
         dtb=${DTB:-tests/fixtures/rpi4b-debian-6.1.0-50.dtb}
         network=()
         # Stock QEMU's raspi4b has no Ethernet and warns that a -nic "was not created"; a QEMU
-        # built with the GENET model (../shared/docs/genet-qemu.md) takes it silently.
+        # built with the GENET model (docs/genet-qemu.md) takes it silently.
         # (The output is read whole before it is searched: `grep -q` in a pipeline would quit at
         # the first match and, under pipefail, turn QEMU's SIGPIPE into the pipeline's status.)
         probe_output=$(printf 'quit\n' | timeout 20 "$QEMU" -M raspi4b -nic user -S -display none \

@@ -59,7 +59,7 @@ const GIC_V3_COMPATIBLE: &str = "arm,gic-v3";
 const GENET_V5_COMPATIBLE: &str = "brcm,bcm2711-genet-v5";
 
 /// Bus address of the Pi 4's first PL011 (UART0) before `/soc` `ranges` translation (DTB
-/// `/soc/serial@7e201000`; `rpi4.md` §3: use it whatever `stdout-path` says).
+/// `/soc/serial@7e201000`; `docs/bcm2711.md` §3: use it whatever `stdout-path` says).
 const BCM2711_UART0_BUS_ADDRESS: u64 = 0x7E20_1000;
 
 /// Why a blob is not a usable device tree.
@@ -390,7 +390,7 @@ pub struct GenetDescription<'a> {
     pub base: u64,
     /// Size of the register block (64 KiB).
     pub size: u64,
-    /// The two interrupt lines' INTIDs: INTRL2_0 and INTRL2_1 (`rpi4.md` §6.5).
+    /// The two interrupt lines' INTIDs: INTRL2_0 and INTRL2_1 (`docs/bcm2711.md` §6.5).
     pub intids: [u32; 2],
     /// `mac-address`, else `local-mac-address` (Linux `of_get_mac_address` order), when 6 bytes
     /// long and a usable unicast address (not all-zero, multicast bit clear).
@@ -637,10 +637,10 @@ impl<'a> DeviceTree<'a> {
     }
 
     /// The PL011 console UART (`arm,pl011`). On a BCM2711 board, the enabled node at bus address
-    /// 0x7E20_1000 (UART0), whatever `stdout-path` says (`rpi4.md` §3: the mainline DTB points
-    /// `stdout-path` at the mini UART and gives the PL011 to Bluetooth, but the kernel muxes it
-    /// to GPIO14/15 itself). Otherwise the `stdout-path` node if it is an enabled PL011, else the
-    /// first enabled PL011 in tree order.
+    /// 0x7E20_1000 (UART0), whatever `stdout-path` says (`docs/bcm2711.md` §3: the mainline DTB
+    /// points `stdout-path` at the mini UART and gives the PL011 to Bluetooth, but the kernel muxes
+    /// it to GPIO14/15 itself). Otherwise the `stdout-path` node if it is an enabled PL011, else
+    /// the first enabled PL011 in tree order.
     pub fn pl011_uart(&self) -> Option<MmioDevice> {
         let candidates: Vec<usize> = self.enabled_compatible_nodes("arm,pl011").collect();
         if self.root_is_compatible_with("brcm,bcm2711") {
@@ -719,7 +719,7 @@ impl<'a> DeviceTree<'a> {
     }
 
     /// The PSCI conduit from the enabled `arm,psci*` node's `method`; `None` without PSCI (the
-    /// Pi 4 boots secondaries by spin table and its armstub disables SMC, `rpi4.md` §1.1).
+    /// Pi 4 boots secondaries by spin table and its armstub disables SMC, `docs/bcm2711.md` §1.1).
     pub fn psci_method(&self) -> Option<PsciMethod> {
         let node = (0..self.nodes.len()).find(|&node| {
             self.is_enabled(node)
@@ -821,7 +821,7 @@ impl<'a> DeviceTree<'a> {
     /// How the first enabled device listing `compatible` sees memory: the `dma-ranges` of the
     /// nearest ancestor bus that has the property. An empty list means no translation is
     /// described (no such property, or an empty one): the device uses CPU physical addresses,
-    /// as GENET under `/scb` does (`rpi4.md` §2). `None` when there is no such device, the
+    /// as GENET under `/scb` does (`docs/bcm2711.md` §2). `None` when there is no such device, the
     /// property is malformed, or the bus is not a child of the root (translating through several
     /// `dma-ranges` levels is not implemented; the Pi 4's `/soc` and `/emmc2bus` sit at the root).
     /// The Pi 4 mailbox (`brcm,bcm2835-mbox`) gives bus 0xC000_0000 → CPU 0x0, 1 GiB.

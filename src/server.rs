@@ -229,9 +229,9 @@ impl ServerConfig {
 
 impl ServerConfig {
     /// Largest send buffer per connection, which bounds the bytes a connection has in flight
-    /// (prior-art.md §9: 1 KiB buffers cripple throughput). With segmentation offload a segment
-    /// is 16 KB, and 64 KiB held only four: 10 MiB over tap moved 210-249 MB/s with 64 KiB,
-    /// 268-291 with 128 KiB and 311-373 with 256 KiB, for 10-15 % fewer new connections per
+    /// (docs/design-notes.md §1: 1 KiB buffers cripple throughput). With segmentation offload a
+    /// segment is 16 KB, and 64 KiB held only four: 10 MiB over tap moved 210-249 MB/s with
+    /// 64 KiB, 268-291 with 128 KiB and 311-373 with 256 KiB, for 10-15 % fewer new connections per
     /// second (each socket's buffer is allocated and zeroed: 3,300-3,800/s with 64 KiB,
     /// 3,000-3,200/s with 256 KiB over user networking). On little RAM
     /// [`Self::fit_buffers_to_memory`] gives less.

@@ -2,7 +2,7 @@
 //!
 //! The script prints them with `--print-config-txt` and `--print-cmdline-txt`, the same functions
 //! that write them into the image, so these tests pin the exact bytes the firmware will read
-//! (rpi4.md §1.3 and §9; raspberrypi/documentation `config_txt/boot.adoc`).
+//! (docs/bcm2711.md §1.3 and §9; raspberrypi/documentation `config_txt/boot.adoc`).
 #![allow(clippy::unwrap_used)] // Test code: a failure to run bash is a test failure.
 
 use std::process::Command;

@@ -1,4 +1,5 @@
-//! IEEE 802.3 Clause 22 management frames through the UMAC's MDIO_CMD register (rpi4.md §6.1).
+//! IEEE 802.3 Clause 22 management frames through the UMAC's MDIO_CMD register
+//! (docs/bcm2711.md §6.1).
 //!
 //! MDIO_CMD: 15:0 data, 20:16 register, 25:21 PHY address, 27:26 operation (0b10 read, 0b01
 //! write), 28 READ_FAIL, 29 START_BUSY. Software writes the command, then sets START_BUSY; the

@@ -1,9 +1,9 @@
 //! The Raspberry Pi 4 GENET v5 Ethernet MAC driver, written against small hardware traits so that
 //! all of its logic runs in `cargo test` against a register-level model.
 //!
-//! Facts and sources are in `rpi4.md` §6 (GENET v5), §7 (caches and DMA) and §8 (MAC address);
-//! the init sequence follows U-Boot's `drivers/net/bcmgenet.c` (ring 16 for everything, all 256
-//! descriptors per direction), written from the register facts, not copied.
+//! Facts and sources are in `docs/bcm2711.md` §6 (GENET v5), §7 (caches and DMA) and §8 (MAC
+//! address); the init sequence follows U-Boot's `drivers/net/bcmgenet.c` (ring 16 for everything,
+//! all 256 descriptors per direction), written from the register facts, not copied.
 //!
 //! # What the kernel provides
 //!
@@ -11,17 +11,18 @@
 //!   memory). The driver only passes offsets below 0x1_0000.
 //! * Two [`DmaBuffers`] pools, one for receive and one for transmit, each of [`BUFFERS_PER_POOL`]
 //!   buffers of [`BUFFER_SIZE_BYTES`] bytes, 64-byte aligned, sharing no cache line with anything
-//!   else, at physical addresses below 1 GiB (rpi4.md §2) and staying put for the driver's life.
-//!   Cache maintenance: [`DmaBuffers::clean_for_device`] is `DC CIVAC` over the range then `DSB SY`
-//!   (before the MAC reads a TX frame, and before an RX buffer goes back to the MAC so no dirty
-//!   line is evicted over DMA data); [`DmaBuffers::invalidate_for_cpu`] is `DC IVAC` (or `CIVAC`)
-//!   then `DSB SY` (after the MAC wrote an RX frame; speculative prefetch may have refilled lines
-//!   during the DMA). With the pool mapped Normal Non-cacheable both may be a bare `DSB SY`.
+//!   else, at physical addresses below 1 GiB (docs/bcm2711.md §2) and staying put for the driver's
+//!   life. Cache maintenance: [`DmaBuffers::clean_for_device`] is `DC CIVAC` over the range then
+//!   `DSB SY` (before the MAC reads a TX frame, and before an RX buffer goes back to the MAC so no
+//!   dirty line is evicted over DMA data); [`DmaBuffers::invalidate_for_cpu`] is `DC IVAC` (or
+//!   `CIVAC`) then `DSB SY` (after the MAC wrote an RX frame; speculative prefetch may have
+//!   refilled lines during the DMA). With the pool mapped Normal Non-cacheable both may be a bare
+//!   `DSB SY`.
 //! * A [`Clock`] with microseconds, used only by control operations (MDIO, reset pulses).
 //!
 //! # How the kernel drives it
 //!
-//! 1. [`Genet::new`] with the MAC address (rpi4.md §8; [`read_mac_address`] reads what the
+//! 1. [`Genet::new`] with the MAC address (docs/bcm2711.md §8; [`read_mac_address`] reads what the
 //!    firmware or QEMU left in the MAC). It resets the MAC, sets up both rings, checks the PHY ID
 //!    and restarts autonegotiation. The link starts down.
 //! 2. Every second or so, [`Genet::poll_link`]; it programs the MAC on each change and reports it
@@ -30,7 +31,7 @@
 //! 4. Optionally, [`Genet::unmask_interrupts`] with [`InterruptStatus::RX_DMA_MBDONE`] |
 //!    [`InterruptStatus::TX_DMA_MBDONE`] and, in the INTID 189 handler, call
 //!    [`Genet::acknowledge_interrupts`] and wake the network loop. Link interrupts do not fire on
-//!    the Pi 4 (rpi4.md §6.5): keep polling the PHY.
+//!    the Pi 4 (docs/bcm2711.md §6.5): keep polling the PHY.
 //!
 //! # Kernel glue, in outline (`src/kernel/drivers/genet.rs`)
 //!
@@ -100,14 +101,14 @@ pub trait Clock {
 
 /// Number of buffers in each pool: one per descriptor.
 pub const BUFFERS_PER_POOL: usize = RING_LENGTH as usize;
-/// Size of each DMA buffer (rpi4.md §6.3: RING_BUF_SIZE buffer length 2048).
+/// Size of each DMA buffer (docs/bcm2711.md §6.3: RING_BUF_SIZE buffer length 2048).
 pub const BUFFER_SIZE_BYTES: usize = 2048;
-/// Required alignment of each buffer: the Cortex-A72 cache line (rpi4.md §7).
+/// Required alignment of each buffer: the Cortex-A72 cache line (docs/bcm2711.md §7).
 pub const BUFFER_ALIGNMENT_BYTES: u64 = 64;
 /// Highest physical address (exclusive) a buffer may use: the MAC sees RAM below 1 GiB safely
-/// (rpi4.md §2).
+/// (docs/bcm2711.md §2).
 pub const DMA_ADDRESS_LIMIT: u64 = 1 << 30;
-/// Bytes the MAC puts before each received frame with RBUF_CTRL.ALIGN_2B (rpi4.md §6.2).
+/// Bytes the MAC puts before each received frame with RBUF_CTRL.ALIGN_2B (docs/bcm2711.md §6.2).
 pub const RECEIVE_PAD_BYTES: usize = 2;
 /// Ethernet MTU as smoltcp counts it: the frame without FCS (1500 + 14-byte header).
 pub const MAXIMUM_FRAME_BYTES: usize = 1514;
@@ -151,7 +152,7 @@ pub trait DmaBuffers {
 /// Settings for [`Genet::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GenetConfig {
-    /// The station address to program (rpi4.md §8).
+    /// The station address to program (docs/bcm2711.md §8).
     pub mac_address: [u8; 6],
     /// MDIO address of the PHY ([`phy::DEFAULT_PHY_ADDRESS`] on the Pi 4).
     pub phy_address: u8,
@@ -191,7 +192,7 @@ pub enum GenetError {
         /// Its CPU-view length.
         length_bytes: usize,
     },
-    /// The hardware reported an index that cannot be right (rpi4.md §6.4).
+    /// The hardware reported an index that cannot be right (docs/bcm2711.md §6.4).
     InconsistentIndex {
         /// Receive (`true`) or transmit ring.
         receive_ring: bool,
@@ -231,7 +232,7 @@ pub struct Statistics {
     pub index_faults: u64,
 }
 
-/// Reads the station address the MAC holds now (rpi4.md §8 source 3: QEMU preloads it; the
+/// Reads the station address the MAC holds now (docs/bcm2711.md §8 source 3: QEMU preloads it; the
 /// firmware may have left one).
 pub fn read_mac_address<R: RegisterAccess>(registers: &mut R) -> [u8; 6] {
     let high = registers.read32(UMAC_MAC0).to_be_bytes();
@@ -278,8 +279,8 @@ pub struct Genet<R: RegisterAccess, B: DmaBuffers, C: Clock> {
 
 impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Genet<R, B, C> {
     /// Probes, resets and initialises the MAC and both rings, checks the PHY and restarts
-    /// autonegotiation (rpi4.md §6.3 steps 1–8). The link is down until [`Genet::poll_link`]
-    /// reports it up.
+    /// autonegotiation (docs/bcm2711.md §6.3 steps 1–8). The link is down until
+    /// [`Genet::poll_link`] reports it up.
     pub fn new(
         mut registers: R,
         receive_buffers: B,
@@ -415,7 +416,7 @@ impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Genet<R, B, C> {
     }
 
     /// Polls the PHY once (call about once a second) and, on a change, programs the MAC:
-    /// up → RGMII and UMAC_CMD speed/duplex/pause, DMA on, TX/RX on (rpi4.md §6.7);
+    /// up → RGMII and UMAC_CMD speed/duplex/pause, DMA on, TX/RX on (docs/bcm2711.md §6.7);
     /// down → TX/RX off, DMA stopped, TX flushed and untransmitted frames dropped (§6.8).
     /// Returns the new state when it changed.
     pub fn poll_link(&mut self) -> Result<Option<LinkState>, GenetError> {
@@ -458,7 +459,7 @@ impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Genet<R, B, C> {
         stop_dma(registers, &mut self.clock);
         self.dma_enabled = false;
         // The software-owned producer index goes back to where the DMA stopped, so descriptors
-        // that were queued but not sent are not sent when DMA restarts (rpi4.md §6.8).
+        // that were queued but not sent are not sent when DMA restarts (docs/bcm2711.md §6.8).
         let consumed = (registers.read32(TDMA_RING16 + RING_HARDWARE_INDEX) & INDEX_MASK) as u16;
         let in_flight_before = self.transmit.ring.in_flight();
         let completed = consumed.wrapping_sub(self.transmit.ring.consumer());
@@ -551,7 +552,8 @@ impl<B: DmaBuffers> ReceivePath<B> {
         self.last_discard_count = count;
     }
 
-    /// Finds the next good frame, dropping and re-arming bad ones on the way (rpi4.md §6.4).
+    /// Finds the next good frame, dropping and re-arming bad ones on the way
+    /// (docs/bcm2711.md §6.4).
     fn next_frame<R: RegisterAccess>(
         &mut self,
         registers: &mut R,
@@ -616,8 +618,8 @@ impl<B: DmaBuffers> ReceivePath<B> {
 
     /// Gives descriptor `descriptor`'s buffer back to the MAC and advances RDMA_CONS_INDEX.
     fn rearm<R: RegisterAccess>(&mut self, registers: &mut R, descriptor: usize) {
-        // rpi4.md §7: clean+invalidate before the MAC writes, so no dirty line is evicted over
-        // the new frame.
+        // docs/bcm2711.md §7: clean+invalidate before the MAC writes, so no dirty line is evicted
+        // over the new frame.
         self.buffers.clean_for_device(descriptor, BUFFER_SIZE_BYTES);
         let consumer = self.ring.advance();
         registers.write32(RDMA_RING16 + RING_SOFTWARE_INDEX, u32::from(consumer));
@@ -695,7 +697,7 @@ struct ReceivedFrame {
     length_bytes: usize,
 }
 
-/// UMAC_CMD for the negotiated link (rpi4.md §6.7), TX/RX enables cleared.
+/// UMAC_CMD for the negotiated link (docs/bcm2711.md §6.7), TX/RX enables cleared.
 fn umac_command_for(current: u32, settings: LinkSettings) -> u32 {
     let speed = match settings.speed {
         Speed::Megabits10 => UmacCommand::SPEED_10,
@@ -732,7 +734,7 @@ fn write_mac_address<R: RegisterAccess>(registers: &mut R, mac: [u8; 6]) {
     registers.write32(UMAC_MAC1, u32::from_be_bytes([0, 0, mac[4], mac[5]]));
 }
 
-/// rpi4.md §6.3 step 4 (and §6.8 after link loss): DMA off on both sides (Linux also clears
+/// docs/bcm2711.md §6.3 step 4 (and §6.8 after link loss): DMA off on both sides (Linux also clears
 /// RING_BUF_EN), then pulse UMAC_TX_FLUSH.
 fn stop_dma<R: RegisterAccess, C: Clock>(registers: &mut R, clock: &mut C) {
     for common in [TDMA_COMMON, RDMA_COMMON] {
@@ -744,7 +746,7 @@ fn stop_dma<R: RegisterAccess, C: Clock>(registers: &mut R, clock: &mut C) {
     registers.write32(UMAC_TX_FLUSH, 0);
 }
 
-/// rpi4.md §6.3 step 7.
+/// docs/bcm2711.md §6.3 step 7.
 fn enable_dma<R: RegisterAccess>(registers: &mut R) {
     registers.write32(TDMA_COMMON + DMA_CTRL, DMA_EN | DMA_RING16_BUF_EN);
     let control = registers.read32(RDMA_COMMON + DMA_CTRL);
@@ -753,8 +755,8 @@ fn enable_dma<R: RegisterAccess>(registers: &mut R) {
 
 const RING_BUF_SIZE_VALUE: u32 = ((RING_LENGTH as u32) << 16) | BUFFER_SIZE_BYTES as u32;
 
-/// rpi4.md §6.3 step 5: ring 16 spans all descriptors; adopt RDMA_PROD_INDEX; hand every buffer
-/// to the MAC.
+/// docs/bcm2711.md §6.3 step 5: ring 16 spans all descriptors; adopt RDMA_PROD_INDEX; hand every
+/// buffer to the MAC.
 fn init_receive_ring<R: RegisterAccess, B: DmaBuffers>(
     registers: &mut R,
     buffers: &mut B,
@@ -787,7 +789,7 @@ fn init_receive_ring<R: RegisterAccess, B: DmaBuffers>(
     ReceiveRing::adopt(produced)
 }
 
-/// rpi4.md §6.3 step 6: ring 16 spans all descriptors; adopt TDMA_CONS_INDEX.
+/// docs/bcm2711.md §6.3 step 6: ring 16 spans all descriptors; adopt TDMA_CONS_INDEX.
 fn init_transmit_ring<R: RegisterAccess, B: DmaBuffers>(
     registers: &mut R,
     buffers: &B,

@@ -1,10 +1,10 @@
 //! A register-level model of GENET v5, its MDIO bus, a BCM54213PE PHY and non-coherent DMA
-//! memory, for host tests of the driver (rpi4.md §10.3).
+//! memory, for host tests of the driver (docs/bcm2711.md §10.3).
 //!
-//! It models what rpi4.md §6–§7 say the hardware does, not what the driver does: reset values
-//! (REV_CTRL 0x0600_0000), MDIO_CMD's START_BUSY completing after a number of reads, a PHY with
-//! a latched-low BMSR link bit and autonegotiation that completes after a delay, descriptor RAM
-//! inside the register file, RX DMA that writes the 2-byte pad and the frame into the next
+//! It models what docs/bcm2711.md §6–§7 say the hardware does, not what the driver does: reset
+//! values (REV_CTRL 0x0600_0000), MDIO_CMD's START_BUSY completing after a number of reads, a PHY
+//! with a latched-low BMSR link bit and autonegotiation that completes after a delay, descriptor
+//! RAM inside the register file, RX DMA that writes the 2-byte pad and the frame into the next
 //! buffer and advances the 16-bit RDMA_PROD_INDEX (or counts DISCARD_CNT when the ring is full),
 //! TX DMA that sends the descriptors between TDMA_CONS_INDEX and TDMA_PROD_INDEX, ring
 //! START/END/pointer registers that take only their first write after reset and hardware-owned
@@ -29,7 +29,7 @@ use super::phy::{
 use super::registers::*;
 use super::{BUFFER_SIZE_BYTES, BUFFERS_PER_POOL, Clock, DmaBuffers, RegisterAccess};
 
-/// Size of the modelled register window (64 KiB, rpi4.md §0).
+/// Size of the modelled register window (64 KiB, docs/bcm2711.md §0).
 const REGISTER_WINDOW_BYTES: usize = 0x1_0000;
 /// BMSR capability bits of a 10/100/1000 PHY with extended status (BMSR 0x796D on QEMU's model
 /// minus the dynamic link and AN-complete bits).
@@ -451,7 +451,7 @@ impl ModelState {
             return;
         }
         if Self::is_write_once(offset) && !self.write_once_taken.insert(offset) {
-            // rpi4.md §6.8: write-once after hardware reset.
+            // docs/bcm2711.md §6.8: write-once after hardware reset.
             self.ignored_writes.push((offset, value));
             return;
         }

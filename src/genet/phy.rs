@@ -3,14 +3,15 @@
 //!
 //! Register layout: IEEE 802.3 §22.2.4 (BMCR, BMSR, PHYSID, ADVERTISE, LPA) and §40.5
 //! (1000BASE-T control/status, registers 9 and 10); resolution: §28.2.3 / Annex 28B (priority
-//! resolution) and Annex 28B.3 Table 28B-3 (pause). Board facts: rpi4.md §6.6.
+//! resolution) and Annex 28B.3 Table 28B-3 (pause). Board facts: docs/bcm2711.md §6.6.
 
 use super::mdio::{Mdio, MdioError};
 use super::{Clock, RegisterAccess};
 
 /// MDIO address of the PHY on the Raspberry Pi 4 (DTB `ethernet-phy@1`).
 pub const DEFAULT_PHY_ADDRESS: u8 = 1;
-/// PHYSID1 of the BCM54213PE (Linux `brcmphy.h`).
+/// PHYSID1 of the BCM54213PE (raspberrypi/linux `include/linux/brcmphy.h`, `PHY_ID_BCM54213PE`
+/// 0x600D_84A2; docs/bcm2711.md §6.6).
 pub const BCM54213PE_PHYSID1: u16 = 0x600D;
 /// PHYSID2 of the BCM54213PE with the revision nibble cleared.
 pub const BCM54213PE_PHYSID2: u16 = 0x84A0;
@@ -158,7 +159,8 @@ impl From<MdioError> for PhyError {
 ///
 /// IEEE 802.3 Annex 28B.3 priority: 1000BASE-T full, 1000BASE-T half, 100BASE-TX full, 100BASE-T4
 /// (not offered here), 100BASE-TX half, 10BASE-T full, 10BASE-T half. STAT1000's partner bits sit
-/// two above CTRL1000's advertisement bits, hence `STAT1000 & (CTRL1000 << 2)` (rpi4.md §6.6).
+/// two above CTRL1000's advertisement bits, hence `STAT1000 & (CTRL1000 << 2)`
+/// (docs/bcm2711.md §6.6).
 pub fn resolve_link(
     advertise: u16,
     link_partner: u16,
@@ -308,7 +310,7 @@ impl Bcm54213pe {
     }
 
     /// One step of the link state machine; call about once a second (link interrupts do not
-    /// fire on the Pi 4, rpi4.md §6.5). Returns the new state when it changed.
+    /// fire on the Pi 4, docs/bcm2711.md §6.5). Returns the new state when it changed.
     ///
     /// BMSR's link bit is latched low (§22.2.4.2.13): the first read reports whether the link
     /// dropped since the last poll, the second the current state. A drop while up is reported as

@@ -1,11 +1,12 @@
-//! GENET v5 register offsets and bit fields (Broadcom BCM2711 Ethernet MAC), from `rpi4.md` §6.1–§6.2.
+//! GENET v5 register offsets and bit fields (Broadcom BCM2711 Ethernet MAC), from
+//! `docs/bcm2711.md` §6.1–§6.2.
 //!
 //! Offsets are bytes from the block base (ARM physical 0xFD58_0000 on the Raspberry Pi 4). The
 //! sources are the Linux driver's `bcmgenet.h` (authoritative definitions), U-Boot's
-//! `drivers/net/bcmgenet.c` and Circle's `lib/bcm54213.cpp`, as summarised in `rpi4.md` §6.
+//! `drivers/net/bcmgenet.c` and Circle's `lib/bcm54213.cpp`, as summarised in `docs/bcm2711.md` §6.
 //! Only the registers this driver touches are named.
 
-// ---- SYS block (rpi4.md §6.1, row "SYS", offset 0x0000) -------------------------------------
+// ---- SYS block (docs/bcm2711.md §6.1, row "SYS", offset 0x0000) --------------------------------
 
 /// SYS_REV_CTRL: bits 27:24 major revision (6 = GENET v5), 19:16 minor.
 pub const SYS_REV_CTRL: usize = 0x0000;
@@ -40,7 +41,7 @@ pub const RGMII_MODE_EN: u32 = 1 << 6;
 /// EXT_RGMII_OOB_CTRL bit 16: disable the MAC's internal delay (ID) mode (U-Boot and Circle set it).
 pub const ID_MODE_DIS: u32 = 1 << 16;
 
-// ---- Level-2 interrupt controllers (rpi4.md §6.1 and §6.5) ----------------------------------
+// ---- Level-2 interrupt controllers (docs/bcm2711.md §6.1 and §6.5) -----------------------------
 
 /// INTRL2_0 base (SPI 157): link, ring-16 DMA done, MDIO.
 pub const INTRL2_0: usize = 0x0200;
@@ -96,7 +97,7 @@ pub const MDIO_CMD: usize = 0x0E14;
 /// Maximum frame length programmed into UMAC_MAX_FRAME_LEN (U-Boot, Linux `ENET_MAX_MTU_SIZE`).
 pub const MAX_FRAME_LENGTH_BYTES: u32 = 1536;
 
-/// The UMAC_CMD register as a value (rpi4.md §6.1 "UMAC_CMD").
+/// The UMAC_CMD register as a value (docs/bcm2711.md §6.1 "UMAC_CMD").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct UmacCommand(pub u32);
 
@@ -138,7 +139,7 @@ impl UmacCommand {
     }
 }
 
-// ---- DMA: descriptors, per-ring and common registers (rpi4.md §6.1 "RDMA"/"TDMA", §6.2) -----
+// ---- DMA: descriptors, per-ring and common registers (docs/bcm2711.md §6.1, §6.2) ------------
 
 /// Base of the receive DMA block (descriptors first).
 pub const RDMA_BASE: usize = 0x2000;
@@ -237,8 +238,8 @@ pub const RDMA_COMMON: usize = RDMA_BASE + COMMON_REGISTERS_OFFSET;
 /// Common registers of the transmit DMA.
 pub const TDMA_COMMON: usize = TDMA_BASE + COMMON_REGISTERS_OFFSET;
 
-// rpi4.md §6.1: "ring 16 at 0x3000 / 0x5000", "common registers 0x3040 / 0x5040", descriptors end
-// before the ring registers.
+// docs/bcm2711.md §6.1: "ring 16 at 0x3000 / 0x5000", "common registers 0x3040 / 0x5040",
+// descriptors end before the ring registers.
 const _: () = assert!(RDMA_RING16 == 0x3000);
 const _: () = assert!(TDMA_RING16 == 0x5000);
 const _: () = assert!(RDMA_COMMON == 0x3040);
@@ -251,7 +252,7 @@ const _: () = assert!(DMA_RING16_BUF_EN == 1 << 17);
 pub const RING_END_WORD: u32 = (DESCRIPTOR_COUNT * DESCRIPTOR_SIZE_BYTES / 4 - 1) as u32;
 const _: () = assert!(RING_END_WORD == 767);
 
-/// A descriptor's LENGTH_STATUS word (rpi4.md §6.2).
+/// A descriptor's LENGTH_STATUS word (docs/bcm2711.md §6.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct DescriptorStatus(pub u32);
 
@@ -291,7 +292,7 @@ impl DescriptorStatus {
         ((self.0 >> Self::LENGTH_SHIFT) & Self::LENGTH_MASK) as usize
     }
 
-    /// LENGTH_STATUS for a single-buffer transmit frame of `length_bytes` (rpi4.md §6.4).
+    /// LENGTH_STATUS for a single-buffer transmit frame of `length_bytes` (docs/bcm2711.md §6.4).
     pub fn transmit(length_bytes: usize) -> Self {
         let length = (length_bytes as u32) & Self::LENGTH_MASK;
         Self(
@@ -304,7 +305,7 @@ impl DescriptorStatus {
     }
 }
 
-/// Bits of INTRL2_0 (rpi4.md §6.5, Linux `UMAC_IRQ_*`).
+/// Bits of INTRL2_0 (docs/bcm2711.md §6.5, Linux `UMAC_IRQ_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct InterruptStatus(pub u32);
 
@@ -343,7 +344,7 @@ mod tests {
 
     #[test]
     fn transmit_length_status_matches_the_documented_formula() {
-        // rpi4.md §6.4: (len << 16) | 0x3F << 7 | APPEND_CRC | SOP | EOP.
+        // docs/bcm2711.md §6.4: (len << 16) | 0x3F << 7 | APPEND_CRC | SOP | EOP.
         assert_eq!(
             DescriptorStatus::transmit(60).0,
             (60 << 16) | (0x3F << 7) | (1 << 6) | (1 << 13) | (1 << 14)

@@ -1,5 +1,5 @@
-//! Producer/consumer bookkeeping of the ring-16 descriptor rings (rpi4.md §6.1, §6.3 steps 5–6,
-//! §6.4, §6.8).
+//! Producer/consumer bookkeeping of the ring-16 descriptor rings (docs/bcm2711.md §6.1, §6.3
+//! steps 5–6, §6.4, §6.8).
 //!
 //! GENET's PROD/CONS registers are free-running 16-bit counters that wrap at 0x10000, not at
 //! the ring length; the descriptor for an index is `index % ring_length`, consistent across the
@@ -11,8 +11,8 @@
 /// Number of descriptors in each ring: all 256 of the direction's descriptor RAM (U-Boot).
 pub const RING_LENGTH: u16 = 256;
 
-// rpi4.md §6.1: the index arithmetic is consistent across the 16-bit wrap only when the ring
-// length divides 65,536.
+// docs/bcm2711.md §6.1: the index arithmetic is consistent across the 16-bit wrap only when the
+// ring length divides 65,536.
 const _: () = assert!(65_536 % (RING_LENGTH as u32) == 0);
 
 /// The descriptor slot of a free-running index.
@@ -39,7 +39,7 @@ pub struct TransmitRing {
 
 impl TransmitRing {
     /// A ring that adopts the hardware's consumer index: both indices start there and the
-    /// driver writes the producer register with it (rpi4.md §6.3 step 6, §6.8).
+    /// driver writes the producer register with it (docs/bcm2711.md §6.3 step 6, §6.8).
     pub fn adopt(hardware_consumer: u16) -> Self {
         Self {
             producer: hardware_consumer,
@@ -104,9 +104,9 @@ impl TransmitRing {
         Ok(completed)
     }
 
-    /// Abandons everything in flight after a DMA stop and TX flush (rpi4.md §6.8): the producer
-    /// goes back to the hardware consumer so that no stale descriptor is sent when DMA restarts.
-    /// Returns how many frames were dropped.
+    /// Abandons everything in flight after a DMA stop and TX flush (docs/bcm2711.md §6.8): the
+    /// producer goes back to the hardware consumer so that no stale descriptor is sent when DMA
+    /// restarts. Returns how many frames were dropped.
     pub fn abandon(&mut self, hardware_consumer: u16) -> u16 {
         let completed = hardware_consumer.wrapping_sub(self.consumer);
         let in_flight = self.in_flight();
@@ -126,7 +126,7 @@ pub struct ReceiveRing {
 impl ReceiveRing {
     /// A ring that adopts the hardware's producer index: software writes it into
     /// RDMA_CONS_INDEX and consumes from there (U-Boot: the producer index cannot be reset;
-    /// rpi4.md §6.3 step 5, §6.8).
+    /// docs/bcm2711.md §6.3 step 5, §6.8).
     pub fn adopt(hardware_producer: u16) -> Self {
         Self {
             consumer: hardware_producer,

@@ -1,4 +1,5 @@
-//! Tests of the GENET driver against the register-level model in `model.rs` (rpi4.md §10.3).
+//! Tests of the GENET driver against the register-level model in `model.rs`
+//! (docs/bcm2711.md §10.3).
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
 use alloc::vec;
@@ -88,7 +89,7 @@ fn initialisation_writes_the_documented_sequence() {
         .copied()
         .filter(|&(offset, _)| offset != MDIO_CMD && !is_descriptor(offset))
         .collect();
-    // rpi4.md §6.3 steps 1–7, with the interrupt masking of §6.5.
+    // docs/bcm2711.md §6.3 steps 1–7, with the interrupt masking of §6.5.
     let expected: Vec<(usize, u32)> = vec![
         (0x0004, 3),      // SYS_PORT_CTRL: external gigabit PHY
         (0x0008, 0),      // RBUF_FLUSH_CTRL
@@ -157,7 +158,7 @@ fn initialisation_writes_the_documented_sequence() {
             TRANSMIT_POOL_BASE as u32 + (index * 2048) as u32
         );
     }
-    // The MAC stays off until the link is up (§6.3 step 8).
+    // The MAC stays off until the link is up (docs/bcm2711.md §6.3 step 8).
     assert_eq!(model.peek(UMAC_CMD) & 0b11, 0);
 }
 
@@ -299,7 +300,8 @@ fn autonegotiation_to_1000_full_programs_the_mac() {
     };
     assert_eq!(driver.poll_link().unwrap(), Some(LinkState::Up(settings)));
     assert_eq!(driver.link_state(), LinkState::Up(settings));
-    // UMAC_CMD: SPEED = 2, full duplex, pause honoured both ways, TX_EN | RX_EN (rpi4.md §6.7).
+    // UMAC_CMD: SPEED = 2, full duplex, pause honoured both ways, TX_EN | RX_EN
+    // (docs/bcm2711.md §6.7).
     assert_eq!(model.peek(UMAC_CMD), (2 << 2) | 0b11);
     assert_eq!(
         model.peek(EXT_RGMII_OOB_CTRL),

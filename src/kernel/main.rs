@@ -258,7 +258,7 @@ fn choose_heap(
     const PAGE: u64 = 4096;
     let blob_start = blob.as_ptr() as u64;
     let mut excluded: Vec<(u64, u64)> = alloc::vec![
-        (0, PAGE), // the Pi's spin table and firmware stub (rpi4.md §1.2)
+        (0, PAGE), // the Pi's spin table and firmware stub (docs/bcm2711.md §1.2)
         (image_start, image_end),
         (blob_start, blob_start + blob.len() as u64),
     ];

@@ -1,5 +1,5 @@
 """The Raspberry Pi 4 build with its GENET v5 Ethernet, on a QEMU whose `raspi4b` has a GENET
-model (../shared/docs/genet-qemu.md; stock QEMU has none). Optional: the emulator takes minutes to
+model (docs/genet-qemu.md; stock QEMU has none). Optional: the emulator takes minutes to
 build, so the group runs only when GENET_QEMU names that binary, and SKIPs otherwise.
 
 What it shows: our GENET driver brings the MAC and PHY up, the link comes up, DHCP over QEMU's
@@ -48,7 +48,7 @@ def rpi4_genet(run: GroupRun) -> None:
     """One boot of kernel8.img on a GENET-capable raspi4b with `-nic user,hostfwd=...`."""
     qemu = os.environ.get("GENET_QEMU", "")
     if not qemu:
-        raise TestSkipped("GENET_QEMU is not set (a QEMU built with the GENET model; see ../shared/docs/genet-qemu.md)")
+        raise TestSkipped("GENET_QEMU is not set (a QEMU built with the GENET model; see docs/genet-qemu.md)")
     if not Path(qemu).is_file():
         raise TestSkipped(f"GENET_QEMU={qemu} does not exist")
     image = run.context.image("rpi4")

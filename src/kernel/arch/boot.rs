@@ -8,13 +8,14 @@ use core::arch::global_asm;
 
 // The header's fields (booting.rst, "Call the kernel image"):
 //   code0/code1   a branch over the header
-//   text_offset   0x80000: the image sits this far above a 2 MiB aligned base (rpi4.md §1.4)
+//   text_offset   0x80000: the image sits this far above a 2 MiB aligned base
+//                 (docs/bcm2711.md §1.4)
 //   image_size    bytes of image including .bss and the boot stack (from linker.ld); non-zero, so
 //                 loaders honour text_offset
 //   flags         0xA: little-endian, 4 KiB pages, may be placed anywhere in RAM
 //   magic         "ARM\x64" at offset 0x38
 //
-// EL2 → EL1 (rpi4.md §1.6; Arm ARM D1.8 and the registers' own descriptions):
+// EL2 → EL1 (docs/bcm2711.md §1.6; Arm ARM D1.8 and the registers' own descriptions):
 //   HCR_EL2.RW = 1               EL1 is AArch64
 //   CNTHCTL_EL2.EL1PCTEN|EL1PCEN EL1 may use the physical counter and timer
 //   CNTVOFF_EL2 = 0              virtual and physical counters agree

@@ -1,5 +1,5 @@
 //! Data-cache maintenance by address, for DMA with non-coherent devices (the Pi 4's GENET;
-//! rpi4.md §7). QEMU models no caches, so these matter only on silicon.
+//! docs/bcm2711.md §7). QEMU models no caches, so these matter only on silicon.
 
 use core::arch::asm;
 
@@ -33,7 +33,7 @@ fn for_each_line(start: usize, length: usize, operation: Operation) {
         // Data-cache maintenance by VA changes only cache state, not the memory's contents as this
         // CPU sees them — except DC IVAC, which discards dirty data: `invalidate` is used only on
         // buffers the device owns, whose lines hold no CPU data (buffers are cache-line aligned
-        // and sized; rpi4.md §7).
+        // and sized; docs/bcm2711.md §7).
         match operation {
             // SAFETY: see above; the line belongs to a device-owned buffer.
             Operation::Invalidate => unsafe {

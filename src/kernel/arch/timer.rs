@@ -2,7 +2,7 @@
 //!
 //! The EL1 physical timer (CNTP_*, PPI 14 = INTID 30 on both boards) raises the interrupt that
 //! ends the idle loop's `wfi` when nothing else does. The counter frequency is read from
-//! CNTFRQ_EL0, never assumed: 62.5 MHz on QEMU, 54 MHz on a Raspberry Pi 4 (rpi4.md §0).
+//! CNTFRQ_EL0, never assumed: 62.5 MHz on QEMU, 54 MHz on a Raspberry Pi 4 (docs/bcm2711.md §0).
 
 use aarch64_cpu::registers::{
     CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTPCT_EL0, Readable, Writeable,

@@ -1,23 +1,23 @@
-//! Raspberry Pi 4 Model B (BCM2711): facts from `shared/docs/rpi4.md`, which cites the BCM2711
+//! Raspberry Pi 4 Model B (BCM2711): facts from `docs/bcm2711.md`, which cites the BCM2711
 //! ARM Peripherals datasheet, the mainline device tree, U-Boot and Circle.
 
 /// Name shown in the banner.
 pub const NAME: &str = "Raspberry Pi 4";
 /// The device tree's root `compatible` for this board.
 pub const COMPATIBLE: &str = "raspberrypi,4-model-b";
-/// PL011 UART0 (BCM2711 ARM Peripherals §1.2 and ch. 11; rpi4.md §0). The mainline device tree
-/// gives this UART to Bluetooth, so the kernel takes it and muxes GPIO14/15 itself (§3).
+/// PL011 UART0 (BCM2711 ARM Peripherals §1.2 and ch. 11; docs/bcm2711.md §0). The mainline device
+/// tree gives this UART to Bluetooth, so the kernel takes it and muxes GPIO14/15 itself (§3).
 pub const UART_FALLBACK_BASE: u64 = 0xFE20_1000;
-/// PL011 reference clock fixed by `init_uart_clock=48000000` in config.txt (rpi4.md §3).
+/// PL011 reference clock fixed by `init_uart_clock=48000000` in config.txt (docs/bcm2711.md §3).
 pub const UART_CLOCK_HZ: u32 = 48_000_000;
 /// The heap (and so every DMA buffer) stays below 1 GiB: the only RAM every bus master can
-/// reach safely (rpi4.md §2, DTB `dma-ranges`).
+/// reach safely (docs/bcm2711.md §2, DTB `dma-ranges`).
 pub const HEAP_END_LIMIT: Option<u64> = Some(0x4000_0000);
 /// Device registers: the main peripherals, the BCM2711-only block with GENET and PCIe, and the
-/// ARM-local block with the GIC-400 (rpi4.md §0 and §2, DTB `/soc` and `/scb` ranges).
+/// ARM-local block with the GIC-400 (docs/bcm2711.md §0 and §2, DTB `/soc` and `/scb` ranges).
 pub const DEVICE_WINDOWS: &[(u64, u64)] = &[(0xFC00_0000, 0x1_0000_0000)];
 
-/// VideoCore mailbox (rpi4.md §5): the firmware's property interface, for the MAC address.
+/// VideoCore mailbox (docs/bcm2711.md §5): the firmware's property interface, for the MAC address.
 pub const MAILBOX_BASE: Option<u64> = Some(0xFE00_B880);
 
 /// GPIO block (BCM2711 ARM Peripherals ch. 5).
@@ -25,7 +25,7 @@ const GPIO_BASE: usize = 0xFE20_0000;
 /// GPFSEL1: function select for GPIO10–19, 3 bits per pin.
 const GPFSEL1_OFFSET: usize = 0x04;
 /// GPIO_PUP_PDN_CNTRL_REG0: pull control for GPIO0–15, 2 bits per pin (BCM2711 replaced
-/// GPPUD/GPPUDCLK; rpi4.md §3).
+/// GPPUD/GPPUDCLK; docs/bcm2711.md §3).
 const GPIO_PULL_CONTROL0_OFFSET: usize = 0xE4;
 /// Function code ALT0 (TXD0/RXD0 on GPIO14/15).
 const FUNCTION_ALT0: u32 = 0b100;

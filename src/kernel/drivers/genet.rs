@@ -17,9 +17,9 @@ use crate::arch::{cache, timer};
 use crate::drivers::gic::Gic;
 use crate::net::{NetworkCardControl, Nic};
 
-/// Size of the GENET register block (DTB `reg`; rpi4.md §6.1).
+/// Size of the GENET register block (DTB `reg`; docs/bcm2711.md §6.1).
 const REGISTER_BLOCK_BYTES: usize = 0x1_0000;
-/// How often the PHY is polled: link interrupts do not fire on the Pi 4 (rpi4.md §6.5).
+/// How often the PHY is polled: link interrupts do not fire on the Pi 4 (docs/bcm2711.md §6.5).
 const LINK_POLL_INTERVAL_US: u64 = 1_000_000;
 
 /// The GENET register block, accessed with single volatile 32-bit loads and stores.
@@ -81,7 +81,7 @@ impl DmaPool {
 
 impl DmaBuffers for DmaPool {
     fn buffer_address(&self, index: usize) -> u64 {
-        // Identity map, and GENET takes ARM physical addresses (rpi4.md §2: `/scb` has no
+        // Identity map, and GENET takes ARM physical addresses (docs/bcm2711.md §2: `/scb` has no
         // dma-ranges).
         self.buffer_start(index) as u64
     }
@@ -143,8 +143,8 @@ pub fn probe(description: &GenetDescription<'_>, gic: &mut Gic) -> Option<Nic> {
         return None;
     };
     let mut registers = GenetRegisters { base };
-    // rpi4.md §8: the DTB's address (the firmware fills it), else the firmware's answer over
-    // the mailbox, else what the MAC holds (QEMU preloads its NIC's address there).
+    // docs/bcm2711.md §8: the DTB's address (the firmware fills it), else the firmware's answer
+    // over the mailbox, else what the MAC holds (QEMU preloads its NIC's address there).
     let from_mailbox = || {
         crate::board::MAILBOX_BASE
             .and_then(|base| crate::drivers::mailbox::board_mac_address(base as usize))

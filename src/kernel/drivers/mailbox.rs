@@ -1,6 +1,6 @@
-//! The VideoCore mailbox's property channel on the Raspberry Pi 4 (rpi4.md §5; Circle
+//! The VideoCore mailbox's property channel on the Raspberry Pi 4 (docs/bcm2711.md §5; Circle
 //! `lib/bcmmailbox.cpp`, `bcmpropertytags.h`): used for the board's MAC address when the device
-//! tree carries none (rpi4.md §8).
+//! tree carries none (docs/bcm2711.md §8).
 
 use core::cell::UnsafeCell;
 
@@ -23,7 +23,7 @@ const RESPONSE_SUCCESS: u32 = 0x8000_0000;
 /// Tag GET_BOARD_MAC_ADDRESS: 6 bytes in an 8-byte value buffer.
 const TAG_GET_BOARD_MAC_ADDRESS: u32 = 0x0001_0003;
 /// The VideoCore sees ARM RAM at bus address 0xC000_0000 + physical (DTB `/soc` dma-ranges,
-/// first 1 GiB only; rpi4.md §2).
+/// first 1 GiB only; docs/bcm2711.md §2).
 const BUS_ALIAS: u32 = 0xC000_0000;
 /// Longest wait for the firmware's answer.
 const TIMEOUT_US: u64 = 100_000;
@@ -62,7 +62,7 @@ pub fn board_mac_address(base: usize) -> Option<[u8; 6]> {
         // touches; the VideoCore does not own it yet. Volatile: the firmware reads it by DMA.
         unsafe { words.wrapping_add(index).write_volatile(*word) };
     }
-    // The VideoCore reads RAM, not our cache (rpi4.md §5: clean before, invalidate after).
+    // The VideoCore reads RAM, not our cache (docs/bcm2711.md §5: clean before, invalidate after).
     cache::clean_and_invalidate(address, 64);
 
     let deadline_us = timer::now_us() + TIMEOUT_US;

@@ -4,8 +4,8 @@
 //! because the wrapper allocates a vector per transmitted frame and waits for each transmission
 //! to finish. Here both directions use fixed buffer pools allocated once: receive buffers are
 //! handed back to the device after smoltcp has read them, transmit buffers are reclaimed when
-//! the device reports them used, and frames are queued without waiting (prior-art.md §9, "No TX
-//! busy-waiting").
+//! the device reports them used, and frames are queued without waiting (docs/design-notes.md §7:
+//! no transmit busy-waiting).
 //!
 //! When the device offers them (QEMU's virtio-net over tap does; over user networking it does
 //! not), the driver also takes TCP checksum offload (`VIRTIO_NET_F_CSUM`) and segmentation
@@ -28,7 +28,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::virtio_hal::VirtioHal;
 
-/// Descriptors per virtqueue: QEMU's default and maximum for virtio-net (prior-art.md §9:
+/// Descriptors per virtqueue: QEMU's default and maximum for virtio-net (docs/design-notes.md §6:
 /// 16-entry queues cost throughput).
 pub const QUEUE_SIZE: usize = 256;
 /// Bytes per buffer: a 1514-byte Ethernet frame plus the 12-byte virtio-net header
