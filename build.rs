@@ -28,6 +28,7 @@ fn pack_site() {
     println!("cargo::rerun-if-env-changed=SITE");
     println!("cargo::rerun-if-env-changed=SOURCE_DATE_EPOCH");
     println!("cargo::rerun-if-env-changed=SITE_GZIP");
+    println!("cargo::rerun-if-env-changed=SITE_HIDDEN");
 
     let manifest_directory =
         PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
@@ -49,6 +50,25 @@ fn pack_site() {
             site_root.display()
         )),
     };
+    // A hidden file is never published by accident: say what was left out, on every build.
+    if !packed.left_out.is_empty() {
+        let listed: Vec<String> = packed
+            .left_out
+            .iter()
+            .map(
+                |entry| match (entry.path.ends_with('/'), entry.file_count) {
+                    (false, _) => entry.path.clone(),
+                    (true, 1) => format!("{} (1 file)", entry.path),
+                    (true, count) => format!("{} ({count} files)", entry.path),
+                },
+            )
+            .collect();
+        println!(
+            "cargo::warning=site: left out {} hidden paths (SITE_HIDDEN=include packs them): {}",
+            packed.left_out.len(),
+            listed.join(", ")
+        );
+    }
     for path in &packed.watched_paths {
         println!("cargo::rerun-if-changed={}", path.display());
     }

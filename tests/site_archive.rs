@@ -87,6 +87,7 @@ fn packed_directory_reads_back_identically() {
     let options = sitepack::PackOptions {
         source_date_epoch_s: Some(1_650_000_000),
         gzip_siblings: true,
+        ..sitepack::PackOptions::default()
     };
     let (packed, site) = pack(&directory.0, &options);
 

@@ -19,6 +19,14 @@
 //! not UTF-8 or contain control characters, unsafe paths (`..`, absolute, empty components) and
 //! files too large for ustar's 11 octal digits (8 GiB − 1). Hard links are accepted: each link is
 //! packed as an independent regular file with the same content, which is what a reader sees anyway.
+//!
+//! Left out by default, so that a site folder kept in git or edited in place never publishes
+//! `.git/`, `.env`, `.htpasswd`, `.DS_Store` or an editor's swap file: every file or directory
+//! whose name starts with `.` (a directory with all it holds), and editor backups whose name ends
+//! in `~` or is `#…#` (Emacs autosave). The one exception is `.well-known/` at the site root (RFC
+//! 8615: ACME challenges, `security.txt`), packed with its contents but for hidden names inside it.
+//! What was left out is listed in [`PackedSite::left_out`] (the build prints it);
+//! [`PackOptions::include_hidden`] (`SITE_HIDDEN=include`) packs everything.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -68,6 +76,9 @@ pub struct PackOptions {
     /// Add a gzip-compressed `NAME.gz` sibling for each compressible file that has none, when the
     /// compressed form is smaller.
     pub gzip_siblings: bool,
+    /// Pack hidden files and editor backups too (see the crate documentation), from
+    /// `SITE_HIDDEN=include`; by default they are left out.
+    pub include_hidden: bool,
 }
 
 impl Default for PackOptions {
@@ -75,14 +86,16 @@ impl Default for PackOptions {
         PackOptions {
             source_date_epoch_s: None,
             gzip_siblings: true,
+            include_hidden: false,
         }
     }
 }
 
 impl PackOptions {
     /// Reads the options from environment variables through `lookup` (so tests need not touch the
-    /// process environment): `SOURCE_DATE_EPOCH` (decimal seconds) and `SITE_GZIP` (`0` disables
-    /// the `.gz` siblings; `1` or unset enables them).
+    /// process environment): `SOURCE_DATE_EPOCH` (decimal seconds), `SITE_GZIP` (`0` disables
+    /// the `.gz` siblings; `1` or unset enables them) and `SITE_HIDDEN` (`include` packs hidden
+    /// files; `exclude` or unset leaves them out).
     pub fn from_environment(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<PackOptions, PackError> {
@@ -111,9 +124,20 @@ impl PackOptions {
                 });
             }
         };
+        let include_hidden = match lookup("SITE_HIDDEN").as_deref().map(str::trim) {
+            None | Some("") | Some("exclude") => false,
+            Some("include") => true,
+            Some(other) => {
+                return Err(PackError::BadEnvironment {
+                    variable: "SITE_HIDDEN",
+                    value: other.to_string(),
+                });
+            }
+        };
         Ok(PackOptions {
             source_date_epoch_s,
             gzip_siblings,
+            include_hidden,
         })
     }
 }
@@ -142,6 +166,42 @@ pub struct PackedSite {
     pub files: Vec<PackedFile>,
     /// The root, every subdirectory and every file read: what a build script must watch.
     pub watched_paths: Vec<PathBuf>,
+    /// Hidden files and directories left out (see the crate documentation), in path order.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A file or directory that was not packed because it is hidden.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Its path inside the site, `/`-separated, with a trailing `/` for a directory.
+    pub path: String,
+    /// The regular files it holds (1 for a file).
+    pub file_count: u64,
+}
+
+/// Whether `name` (one path component) is hidden: a dotfile or dot-directory, or an editor backup
+/// (`name~`, `#name#`). `.well-known` directly below the site root is not (RFC 8615 §3).
+pub fn is_hidden_name(name: &str, at_site_root: bool) -> bool {
+    if at_site_root && name == ".well-known" {
+        return false;
+    }
+    name.starts_with('.')
+        || name.ends_with('~')
+        || (name.len() > 1 && name.starts_with('#') && name.ends_with('#'))
+}
+
+/// The regular files below `path` (1 if it is a file; unreadable parts count as none).
+fn count_files(path: &Path) -> u64 {
+    match fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.is_dir() => fs::read_dir(path).map_or(0, |entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| count_files(&entry.path()))
+                .sum()
+        }),
+        Ok(_) => 1,
+        Err(_) => 0,
+    }
 }
 
 /// Why packing failed. Every variant names the file concerned.
@@ -478,7 +538,14 @@ pub fn pack_directory(root: &Path, options: &PackOptions) -> Result<PackedSite, 
     }
     let mut found = Vec::new();
     let mut watched_paths = vec![root.to_path_buf()];
-    walk(root, "", options, &mut found, &mut watched_paths)?;
+    let mut left_out = Vec::new();
+    let mut walk_state = Walk {
+        options,
+        found: &mut found,
+        watched_paths: &mut watched_paths,
+        left_out: &mut left_out,
+    };
+    walk_state.directory(root, "")?;
 
     if options.gzip_siblings {
         let existing: BTreeSet<String> = found.iter().map(|file| file.site_path.clone()).collect();
@@ -522,6 +589,7 @@ pub fn pack_directory(root: &Path, options: &PackOptions) -> Result<PackedSite, 
         archive: builder.finish(),
         files,
         watched_paths,
+        left_out,
     })
 }
 
@@ -546,75 +614,92 @@ fn gzip(content: &[u8]) -> std::io::Result<Vec<u8>> {
     encoder.finish()
 }
 
-/// Collects the regular files below `directory` (whose site path is `site_prefix`).
-fn walk(
-    directory: &Path,
-    site_prefix: &str,
-    options: &PackOptions,
-    found: &mut Vec<FoundFile>,
-    watched_paths: &mut Vec<PathBuf>,
-) -> Result<(), PackError> {
-    let io_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PackError::Io { path, source }
-    };
-    let mut children = Vec::new();
-    for entry in fs::read_dir(directory).map_err(io_error(directory))? {
-        let entry = entry.map_err(io_error(directory))?;
-        children.push(entry.path());
-    }
-    children.sort();
-    for child in children {
-        let Some(name) = child.file_name().and_then(|name| name.to_str()) else {
-            return Err(PackError::NotUtf8 { path: child });
+/// What the directory walk collects.
+struct Walk<'a> {
+    options: &'a PackOptions,
+    found: &'a mut Vec<FoundFile>,
+    watched_paths: &'a mut Vec<PathBuf>,
+    left_out: &'a mut Vec<LeftOut>,
+}
+
+impl Walk<'_> {
+    /// Collects the regular files below `directory` (whose site path is `site_prefix`).
+    fn directory(&mut self, directory: &Path, site_prefix: &str) -> Result<(), PackError> {
+        let io_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| PackError::Io { path, source }
         };
-        let site_path = if site_prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{site_prefix}/{name}")
-        };
-        validate_site_path(&site_path).map_err(|problem| PackError::UnsafePath {
-            path: site_path.clone(),
-            problem,
-        })?;
-        // symlink_metadata: a symbolic link is refused, not followed.
-        let metadata = fs::symlink_metadata(&child).map_err(io_error(&child))?;
-        let file_type = metadata.file_type();
-        if file_type.is_dir() {
-            watched_paths.push(child.clone());
-            walk(&child, &site_path, options, found, watched_paths)?;
-        } else if file_type.is_file() {
-            watched_paths.push(child.clone());
-            if metadata.len() > USTAR_SIZE_MAX_BYTES {
-                return Err(PackError::TooLarge {
+        let mut children = Vec::new();
+        for entry in fs::read_dir(directory).map_err(io_error(directory))? {
+            let entry = entry.map_err(io_error(directory))?;
+            children.push(entry.path());
+        }
+        children.sort();
+        for child in children {
+            let Some(name) = child.file_name().and_then(|name| name.to_str()) else {
+                return Err(PackError::NotUtf8 { path: child });
+            };
+            let site_path = if site_prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{site_prefix}/{name}")
+            };
+            if !self.options.include_hidden && is_hidden_name(name, site_prefix.is_empty()) {
+                let is_directory =
+                    fs::symlink_metadata(&child).is_ok_and(|metadata| metadata.is_dir());
+                self.left_out.push(LeftOut {
+                    path: if is_directory {
+                        format!("{site_path}/")
+                    } else {
+                        site_path
+                    },
+                    file_count: count_files(&child),
+                });
+                continue;
+            }
+            validate_site_path(&site_path).map_err(|problem| PackError::UnsafePath {
+                path: site_path.clone(),
+                problem,
+            })?;
+            // symlink_metadata: a symbolic link is refused, not followed.
+            let metadata = fs::symlink_metadata(&child).map_err(io_error(&child))?;
+            let file_type = metadata.file_type();
+            if file_type.is_dir() {
+                self.watched_paths.push(child.clone());
+                self.directory(&child, &site_path)?;
+            } else if file_type.is_file() {
+                self.watched_paths.push(child.clone());
+                if metadata.len() > USTAR_SIZE_MAX_BYTES {
+                    return Err(PackError::TooLarge {
+                        path: child,
+                        size_bytes: metadata.len(),
+                    });
+                }
+                let content = fs::read(&child).map_err(io_error(&child))?;
+                let modified_unix_s = metadata
+                    .modified()
+                    .ok()
+                    .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |duration| duration.as_secs());
+                let modified_unix_s = match self.options.source_date_epoch_s {
+                    Some(epoch_s) => modified_unix_s.min(epoch_s),
+                    None => modified_unix_s,
+                };
+                self.found.push(FoundFile {
+                    site_path,
+                    modified_unix_s,
+                    content,
+                    generated: false,
+                });
+            } else {
+                return Err(PackError::UnsupportedFileType {
                     path: child,
-                    size_bytes: metadata.len(),
+                    kind: describe_file_type(&file_type),
                 });
             }
-            let content = fs::read(&child).map_err(io_error(&child))?;
-            let modified_unix_s = metadata
-                .modified()
-                .ok()
-                .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |duration| duration.as_secs());
-            let modified_unix_s = match options.source_date_epoch_s {
-                Some(epoch_s) => modified_unix_s.min(epoch_s),
-                None => modified_unix_s,
-            };
-            found.push(FoundFile {
-                site_path,
-                modified_unix_s,
-                content,
-                generated: false,
-            });
-        } else {
-            return Err(PackError::UnsupportedFileType {
-                path: child,
-                kind: describe_file_type(&file_type),
-            });
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A name for a file type that is neither a regular file nor a directory.
@@ -692,7 +777,119 @@ mod tests {
     const NO_GZIP: PackOptions = PackOptions {
         source_date_epoch_s: None,
         gzip_siblings: false,
+        include_hidden: false,
     };
+
+    /// A site kept in git and edited in place: what must not be published, and `.well-known/`.
+    fn site_with_hidden_files(name: &str) -> TempDirectory {
+        let site = TempDirectory::new(name);
+        site.write("index.html", b"<p>hi</p>", 1);
+        site.write(".env", b"SECRET=1", 1);
+        site.write(".DS_Store", b"\0", 1);
+        site.write(".git/config", b"[core]", 1);
+        site.write(".git/objects/ab/cdef", b"x", 1);
+        site.write("docs/.htpasswd", b"admin:x", 1);
+        site.write("docs/.index.html.swp", b"swap", 1);
+        site.write("docs/index.html~", b"old", 1);
+        site.write("docs/#index.html#", b"autosave", 1);
+        site.write("docs/index.html", b"<p>docs</p>", 1);
+        site.write(".well-known/security.txt", b"Contact: x", 1);
+        site.write(".well-known/acme-challenge/token", b"token", 1);
+        site.write(".well-known/.git/HEAD", b"ref", 1);
+        site.write("docs/.well-known/x", b"not at the root", 1);
+        site
+    }
+
+    fn packed_paths(site: &PackedSite) -> Vec<&str> {
+        site.files.iter().map(|file| file.path.as_str()).collect()
+    }
+
+    #[test]
+    fn hidden_files_and_editor_backups_are_left_out_and_listed_but_well_known_is_packed() {
+        let site = site_with_hidden_files("hidden-default");
+        let packed = pack_directory(&site.0, &NO_GZIP).unwrap();
+        assert_eq!(
+            packed_paths(&packed),
+            [
+                ".well-known/acme-challenge/token",
+                ".well-known/security.txt",
+                "docs/index.html",
+                "index.html",
+            ]
+        );
+        let left_out: Vec<(&str, u64)> = packed
+            .left_out
+            .iter()
+            .map(|entry| (entry.path.as_str(), entry.file_count))
+            .collect();
+        assert_eq!(
+            left_out,
+            [
+                (".DS_Store", 1),
+                (".env", 1),
+                (".git/", 2),
+                (".well-known/.git/", 1),
+                ("docs/#index.html#", 1),
+                ("docs/.htpasswd", 1),
+                ("docs/.index.html.swp", 1),
+                ("docs/.well-known/", 1),
+                ("docs/index.html~", 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn site_hidden_include_packs_everything() {
+        let site = site_with_hidden_files("hidden-include");
+        let options = PackOptions {
+            include_hidden: true,
+            ..NO_GZIP
+        };
+        let packed = pack_directory(&site.0, &options).unwrap();
+        assert!(packed.left_out.is_empty());
+        let paths = packed_paths(&packed);
+        for expected in [
+            ".env",
+            ".git/config",
+            ".git/objects/ab/cdef",
+            "docs/.htpasswd",
+        ] {
+            assert!(
+                paths.contains(&expected),
+                "{expected} missing from {paths:?}"
+            );
+        }
+        assert_eq!(paths.len(), 14);
+    }
+
+    #[test]
+    fn site_hidden_is_read_from_the_environment() {
+        let lookup = |value: &'static str| {
+            move |name: &str| (name == "SITE_HIDDEN").then(|| value.to_string())
+        };
+        assert!(
+            PackOptions::from_environment(lookup("include"))
+                .unwrap()
+                .include_hidden
+        );
+        assert!(
+            !PackOptions::from_environment(lookup("exclude"))
+                .unwrap()
+                .include_hidden
+        );
+        assert!(
+            !PackOptions::from_environment(|_| None)
+                .unwrap()
+                .include_hidden
+        );
+        assert!(matches!(
+            PackOptions::from_environment(lookup("yes")),
+            Err(PackError::BadEnvironment {
+                variable: "SITE_HIDDEN",
+                ..
+            })
+        ));
+    }
 
     /// The header blocks of `archive`, with their offsets, walking sizes (no validation).
     fn headers(archive: &[u8]) -> Vec<(usize, [u8; BLOCK_BYTES])> {
@@ -940,6 +1137,7 @@ mod tests {
         let options = PackOptions {
             source_date_epoch_s: Some(1_700_000_000),
             gzip_siblings: true,
+            include_hidden: false,
         };
         let first = pack_directory(&site.0, &options).unwrap();
         let second = pack_directory(&site.0, &options).unwrap();
@@ -1025,7 +1223,8 @@ mod tests {
             .unwrap(),
             PackOptions {
                 source_date_epoch_s: Some(1_700_000_000),
-                gzip_siblings: false
+                gzip_siblings: false,
+                include_hidden: false,
             }
         );
         assert!(matches!(
