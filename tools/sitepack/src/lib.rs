@@ -114,31 +114,32 @@ impl PackOptions {
                 )
             }
         };
-        let gzip_siblings = match lookup("SITE_GZIP").as_deref().map(str::trim) {
-            None | Some("") | Some("1") => true,
-            Some("0") => false,
-            Some(other) => {
-                return Err(PackError::BadEnvironment {
-                    variable: "SITE_GZIP",
-                    value: other.to_string(),
-                });
-            }
-        };
-        let include_hidden = match lookup("SITE_HIDDEN").as_deref().map(str::trim) {
-            None | Some("") | Some("exclude") => false,
-            Some("include") => true,
-            Some(other) => {
-                return Err(PackError::BadEnvironment {
-                    variable: "SITE_HIDDEN",
-                    value: other.to_string(),
-                });
-            }
-        };
+        let gzip_siblings = switch(&lookup, "SITE_GZIP", ("1", "0"), true)?;
+        let include_hidden = switch(&lookup, "SITE_HIDDEN", ("include", "exclude"), false)?;
         Ok(PackOptions {
             source_date_epoch_s,
             gzip_siblings,
             include_hidden,
         })
+    }
+}
+
+/// An on/off environment variable: `words.0` is on, `words.1` off, unset or empty `default`;
+/// anything else is an error naming the variable.
+fn switch(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    words: (&str, &str),
+    default: bool,
+) -> Result<bool, PackError> {
+    match lookup(variable).as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(word) if word == words.0 => Ok(true),
+        Some(word) if word == words.1 => Ok(false),
+        Some(other) => Err(PackError::BadEnvironment {
+            variable,
+            value: other.to_string(),
+        }),
     }
 }
 
