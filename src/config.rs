@@ -20,6 +20,7 @@
 //! | `dhcp_timeout_ms` | 100–3600000: fall back to `fallback_ip` after this long | 10000 |
 //! | `fallback_ip` | `A.B.C.D/prefix` | `10.0.2.15/24` (QEMU user networking's guest address) |
 //! | `fallback_gw` | `A.B.C.D` or `none` | `10.0.2.2` (QEMU user networking's gateway) |
+//! | `ipv4_probe_ms` | 0–10000: ARP-probe a static or fallback address this long before use (RFC 5227 §2.1.1); 0 = off | 1000 |
 //! | `ip6` | `ADDRESS/prefix` or `none` (a static IPv6 address) | none |
 //! | `gw6` | IPv6 address or `none` | none |
 //! | `port` | 1–65535 (HTTP) | 80 |
@@ -53,6 +54,8 @@ use crate::http::connection::ConnectionTimeouts;
 pub const TIMEOUT_MIN_MS: u64 = 100;
 /// Highest accepted value of every `*_timeout_ms` key (one hour).
 pub const TIMEOUT_MAX_MS: u64 = 3_600_000;
+/// Highest accepted `ipv4_probe_ms` (RFC 5227's own timing takes at most 9 s).
+pub const IPV4_PROBE_MAX_MS: u64 = 10_000;
 /// Highest accepted `max_connections`.
 pub const MAX_CONNECTIONS_LIMIT: usize = 4096;
 /// Longest accepted `cache_control` value, in bytes after decoding.
@@ -98,6 +101,9 @@ pub struct Config {
     pub fallback_ip: Ipv4Cidr,
     /// `fallback_gw=`: the gateway used with `fallback_ip`.
     pub fallback_gateway: Option<Ipv4Address>,
+    /// `ipv4_probe_ms=`: how long a static or fallback IPv4 address is probed with ARP before it
+    /// is used; 0 takes it at once.
+    pub ipv4_probe_ms: u64,
     /// `ip6=`: a static IPv6 address and prefix, besides the link-local one.
     pub ipv6: Option<Ipv6Cidr>,
     /// `gw6=`: the IPv6 default gateway.
@@ -137,6 +143,8 @@ impl Default for Config {
             // QEMU user networking (`-netdev user`, slirp): guest 10.0.2.15/24, gateway 10.0.2.2.
             fallback_ip: Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24),
             fallback_gateway: Some(Ipv4Address::new(10, 0, 2, 2)),
+            // RFC 5227's probe takes 4-9 s; a second holds three probes (see address_claim).
+            ipv4_probe_ms: 1000,
             ipv6: None,
             ipv6_gateway: None,
             port: 80,
@@ -501,6 +509,15 @@ fn apply(config: &mut Config, messages: &mut Vec<ConfigMessage>, key: &str, valu
             "a usable IPv4 address (A.B.C.D) or none",
             optional_ipv4_gateway,
             show_optional,
+        ),
+        "ipv4_probe_ms" => assign(
+            messages,
+            &mut config.ipv4_probe_ms,
+            key,
+            value,
+            "a time in milliseconds (0-10000; 0 = no ARP probe)",
+            |value| number_in(value, 0, IPV4_PROBE_MAX_MS),
+            show_number,
         ),
         "ip6" => assign(
             messages,

@@ -12,6 +12,7 @@
 //! | [`site_rules`] | path and ETag rules shared with the build-time packer |
 //! | [`config`] | bootargs (`/chosen/bootargs`) parsed into typed settings |
 //! | [`dtb`] | queries over the flattened device tree: memory, UART, GIC, timer, NICs, bootargs |
+//! | [`address_claim`] | IPv4 address conflict detection (RFC 5227): ARP probes, announcements, conflicts |
 //! | [`server`] | the network loop: smoltcp interface, DHCP, listener pool, generic over `phy::Device` |
 //! | [`genet`] | the Raspberry Pi 4 GENET v5 Ethernet logic, written against a register trait |
 #![cfg_attr(not(test), no_std)]
@@ -19,6 +20,7 @@
 
 extern crate alloc;
 
+pub mod address_claim;
 pub mod config;
 pub mod dtb;
 pub mod genet;

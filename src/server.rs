@@ -47,9 +47,13 @@ use smoltcp::phy::{Device, DeviceCapabilities, PacketMeta, RxToken, TxToken};
 use smoltcp::socket::{dhcpv4, tcp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address,
+    EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address,
     Ipv4Cidr, Ipv6Address, Ipv6Cidr, TcpPacket,
+};
+
+use crate::address_claim::{
+    AddressProbe, ArpConflict, CONFLICT_RETRY_US, DEFEND_INTERVAL_US, ProbeStep, arp_announcement,
+    arp_conflict, arp_probe, arp_request,
 };
 
 use crate::http::connection::{
@@ -154,6 +158,16 @@ pub struct ServerConfig {
     pub http_port: u16,
     /// IPv4 address set-up.
     pub ipv4: Ipv4Setup,
+    /// The window, in milliseconds, in which a static or DHCP-fallback IPv4 address is probed
+    /// with ARP before it is used (RFC 5227 §2.1.1; see [`crate::address_claim`]); 0 takes the
+    /// address at once.
+    pub ipv4_probe_ms: u64,
+    /// Whether the link is up when the server starts. A NIC whose link comes up later (GENET,
+    /// after autonegotiation) starts with `false` and reports changes through
+    /// [`HttpServer::set_link_up`]: DHCP, the DHCP timeout, ARP probes and announcements all
+    /// wait for the link, so that nothing is sent into a dead link and a DHCP server gets the
+    /// whole timeout to answer.
+    pub link_up_at_start: bool,
     /// A static IPv6 address besides the EUI-64 link-local one (smoltcp is built with
     /// `iface-max-addr-count-3`: room for IPv4, link-local and this one).
     pub ipv6: Option<StaticIpv6>,
@@ -195,7 +209,7 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// The defaults for a NIC with address `mac`: port 80, DHCP with the QEMU user-network
-    /// fallback after 10 s, 128 connections, 8 listening sockets, 64 overflow (503) sockets, 4 KiB receive and 64 KiB send
+    /// fallback after 10 s (probed with ARP for 1 s before use), link up, 128 connections, 8 listening sockets, 64 overflow (503) sockets, 4 KiB receive and 64 KiB send
     /// buffers, access log on.
     pub fn new(mac: EthernetAddress) -> ServerConfig {
         ServerConfig {
@@ -206,6 +220,8 @@ impl ServerConfig {
                 fallback: Some(StaticIpv4::QEMU_USER_NETWORK),
                 fallback_after_ms: 10_000,
             },
+            ipv4_probe_ms: 1000,
+            link_up_at_start: true,
             ipv6: None,
             max_connections: 128,
             listen_backlog: 8,
@@ -283,14 +299,19 @@ pub struct ServerStatistics {
     /// New connections' SYNs dropped unanswered because no socket was listening (every limit
     /// reached, or too little memory); each client retries after its retransmission timeout.
     pub syns_dropped_at_limit: u64,
+    /// ARP packets from other hosts that claimed our IPv4 address, or the one being probed
+    /// (RFC 5227 §2.1.1, §2.4).
+    pub ipv4_address_conflicts: u64,
 }
 
 /// Where the IPv4 address currently comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ipv4Source {
-    /// No IPv4 address (waiting for DHCP); the value is when that began, in microseconds.
+    /// No IPv4 address yet: waiting for the link, for a DHCP lease, or for the ARP probe of a
+    /// static or fallback address to finish (or to be retried after a conflict).
     Unconfigured {
-        /// Start of the wait, in microseconds of the server clock.
+        /// Start of the wait for a lease, in microseconds of the server clock: when the link
+        /// came up (the DHCP timeout counts from there), or when a lease was lost.
         since_us: u64,
     },
     /// A DHCP lease.
@@ -359,6 +380,41 @@ pub struct HttpServer {
     syns_dropped_unreported: u64,
     /// ARP announcements still to send for the current IPv4 address.
     announcement: Option<PendingAnnouncement>,
+    /// Whether the link is up (see [`ServerConfig::link_up_at_start`]).
+    link_up: bool,
+    /// A static or fallback address on its way to the interface: probed, or waiting to be
+    /// probed again after a conflict.
+    claim: Option<Ipv4Claim>,
+    /// When a conflict for the address in use was last reported and defended, in microseconds.
+    defended_at_us: Option<u64>,
+}
+
+/// A static or fallback IPv4 address not yet on the interface (see [`crate::address_claim`]).
+#[derive(Debug, Clone, Copy)]
+enum Ipv4Claim {
+    /// ARP probes going out; the address is taken when they draw no conflict.
+    Probing {
+        candidate: StaticIpv4,
+        /// What [`HttpServer::ipv4_source`] becomes once it is taken.
+        source: Ipv4Source,
+        probe: AddressProbe,
+    },
+    /// Another host holds the address: probe it again at `retry_us`.
+    HeldOff {
+        candidate: StaticIpv4,
+        source: Ipv4Source,
+        retry_us: u64,
+    },
+}
+
+impl Ipv4Claim {
+    /// When this claim next needs the server, in microseconds.
+    fn due_us(&self) -> u64 {
+        match self {
+            Ipv4Claim::Probing { probe, .. } => probe.due_us(),
+            Ipv4Claim::HeldOff { retry_us, .. } => *retry_us,
+        }
+    }
 }
 
 /// ARP announcements (RFC 5227 §2.3) still owed for a newly configured IPv4 address.
@@ -387,34 +443,16 @@ impl PendingAnnouncement {
             next_us: now_us,
         }
     }
-}
 
-/// An ARP announcement (RFC 5227 §2.3): a broadcast ARP request whose sender and target
-/// protocol addresses are both `address`, target hardware address zero.
-pub fn arp_announcement(mac: EthernetAddress, address: Ipv4Address) -> [u8; 42] {
-    arp_request(mac, address, address)
-}
-
-/// A broadcast ARP request from `mac` at `address` for `target` (RFC 826).
-pub fn arp_request(mac: EthernetAddress, address: Ipv4Address, target: Ipv4Address) -> [u8; 42] {
-    let mut frame = [0u8; 42];
-    let mut ethernet = EthernetFrame::new_unchecked(&mut frame[..]);
-    EthernetRepr {
-        src_addr: mac,
-        dst_addr: EthernetAddress::BROADCAST,
-        ethertype: EthernetProtocol::Arp,
+    /// The single announcement that defends an address in use (RFC 5227 §2.4 (c)).
+    fn defence(address: Ipv4Address, now_us: u64) -> PendingAnnouncement {
+        PendingAnnouncement {
+            address,
+            gateway: None,
+            left: 1,
+            next_us: now_us,
+        }
     }
-    .emit(&mut ethernet);
-    let mut arp = ArpPacket::new_unchecked(ethernet.payload_mut());
-    ArpRepr::EthernetIpv4 {
-        operation: ArpOperation::Request,
-        source_hardware_addr: mac,
-        source_protocol_addr: address,
-        target_hardware_addr: EthernetAddress([0; 6]),
-        target_protocol_addr: target,
-    }
-    .emit(&mut arp);
-    frame
 }
 
 impl HttpServer {
@@ -431,7 +469,7 @@ impl HttpServer {
         let mut interface_config = Config::new(HardwareAddress::Ethernet(config.mac));
         interface_config.random_seed = config.random_seed;
         let mut interface = Interface::new(interface_config, device, now);
-        let mut sockets = SocketSet::new(Vec::new());
+        let sockets = SocketSet::new(Vec::new());
 
         let link_local = IpCidr::Ipv6(Ipv6Cidr::new(link_local_address(config.mac), 64));
         add_address(&mut interface, link_local);
@@ -448,25 +486,6 @@ impl HttpServer {
         }
 
         let now_us = instant_us(now);
-        let (dhcp_handle, ipv4_source, announcement) = match config.ipv4 {
-            Ipv4Setup::Dhcp { .. } => (
-                Some(sockets.add(dhcpv4::Socket::new())),
-                Ipv4Source::Unconfigured { since_us: now_us },
-                None,
-            ),
-            Ipv4Setup::Static(ipv4) => {
-                apply_ipv4(&mut interface, ipv4);
-                info!(
-                    "net: static IPv4 {} gateway {:?}",
-                    ipv4.address, ipv4.gateway
-                );
-                (
-                    None,
-                    Ipv4Source::Static,
-                    Some(PendingAnnouncement::new(ipv4, now_us)),
-                )
-            }
-        };
         info!("net: MAC {} link-local {}", config.mac, link_local);
 
         let mut server = HttpServer {
@@ -474,17 +493,84 @@ impl HttpServer {
             site,
             interface,
             sockets,
-            dhcp_handle,
-            ipv4_source,
+            dhcp_handle: None,
+            ipv4_source: Ipv4Source::Unconfigured { since_us: now_us },
             slots: Vec::new(),
             statistics: ServerStatistics::default(),
             local_addresses: Vec::new(),
             syn_drop_warned_at_us: None,
             syns_dropped_unreported: 0,
-            announcement,
+            announcement: None,
+            link_up: false,
+            claim: None,
+            defended_at_us: None,
         };
+        if server.config.link_up_at_start {
+            server.set_link_up(true, now);
+        } else {
+            info!("net: waiting for the link before DHCP and ARP");
+        }
         server.replenish_listeners();
         server
+    }
+
+    /// Tells the server whether the link is up; call it whenever the NIC may have changed (each
+    /// loop round is fine: only changes act).
+    ///
+    /// At link up DHCP starts (or restarts, RFC 2131 §3.7: the host may be on another network
+    /// now) and the DHCP timeout counts from then; a static address not yet taken is probed
+    /// (RFC 5227 §2.1: also "when a link-state change signals that an Ethernet cable has been
+    /// connected"), one in use is announced again (§2.3) and kept, so that connections survive a
+    /// brief drop. At link down probes and announcements stop; an unfinished probe starts over at
+    /// the next link up.
+    pub fn set_link_up(&mut self, up: bool, now: Instant) {
+        if up == self.link_up {
+            return;
+        }
+        self.link_up = up;
+        let now_us = instant_us(now);
+        if !up {
+            self.announcement = None;
+            if matches!(self.claim, Some(Ipv4Claim::Probing { .. })) {
+                self.claim = None;
+            }
+            return;
+        }
+        match self.config.ipv4 {
+            Ipv4Setup::Dhcp { .. } => {
+                match self.dhcp_handle {
+                    None => self.dhcp_handle = Some(self.sockets.add(dhcpv4::Socket::new())),
+                    Some(handle) => self.sockets.get_mut::<dhcpv4::Socket>(handle).reset(),
+                }
+                match self.ipv4_source {
+                    Ipv4Source::Unconfigured { .. } => {
+                        self.ipv4_source = Ipv4Source::Unconfigured { since_us: now_us };
+                    }
+                    Ipv4Source::Fallback => self.reannounce(now_us),
+                    // The lease is withdrawn by the reset (its Deconfigured event).
+                    Ipv4Source::Dhcp | Ipv4Source::Static => {}
+                }
+            }
+            Ipv4Setup::Static(ipv4) => {
+                if self.ipv4_source == Ipv4Source::Static {
+                    self.reannounce(now_us);
+                } else if self.claim.is_none() {
+                    self.claim_ipv4(ipv4, Ipv4Source::Static, now_us);
+                }
+            }
+        }
+    }
+
+    /// Announces the address in use again (after the link came back).
+    fn reannounce(&mut self, now_us: u64) {
+        if let Some(address) = self.interface.ipv4_addr() {
+            self.announcement = Some(PendingAnnouncement {
+                address,
+                gateway: None,
+                left: ARP_ANNOUNCEMENTS,
+                next_us: now_us,
+            });
+        }
     }
 
     /// Does all pending network work at time `now`: every queued frame, DHCP, every connection
@@ -500,6 +586,7 @@ impl HttpServer {
             self.local_addresses.clear();
             let addresses = self.interface.ip_addrs().iter().map(IpCidr::address);
             self.local_addresses.extend(addresses);
+            let arp_watch = self.arp_watch();
             let mut frames_handled = false;
             // Frame by frame, so that a listener taken by a SYN is replaced before the next SYN
             // is looked at: with smoltcp's one-connection-per-listener model this is what lets
@@ -511,12 +598,18 @@ impl HttpServer {
                     closed_port: (!listening).then_some(self.config.http_port),
                     local_addresses: &self.local_addresses,
                     syns_dropped: 0,
+                    arp_watch,
+                    arp_conflict: None,
                 };
                 let result = self
                     .interface
                     .poll_ingress_single(now, &mut gate, &mut self.sockets);
-                if gate.syns_dropped > 0 {
-                    self.note_syns_dropped(gate.syns_dropped, now_us);
+                let (syns_dropped, arp_conflict) = (gate.syns_dropped, gate.arp_conflict);
+                if syns_dropped > 0 {
+                    self.note_syns_dropped(syns_dropped, now_us);
+                }
+                if let Some(conflict) = arp_conflict {
+                    self.note_arp_conflict(conflict, now_us);
                 }
                 match result {
                     PollIngressSingleResult::None => break,
@@ -528,6 +621,7 @@ impl HttpServer {
                 }
             }
             self.service_dhcp(now_us);
+            self.service_claim(now, now_us, device);
             self.announce_ipv4(now, now_us, device);
             let progressed = self.service_sockets(now_us);
             listening = self.replenish_listeners();
@@ -590,21 +684,163 @@ impl HttpServer {
             return;
         };
         if let Ipv4Source::Unconfigured { since_us } = self.ipv4_source
+            && self.link_up
+            && self.claim.is_none()
             && now_us >= since_us.saturating_add(fallback_after_ms.saturating_mul(1000))
         {
-            apply_ipv4(&mut self.interface, fallback);
-            self.ipv4_source = Ipv4Source::Fallback;
-            self.announcement = Some(PendingAnnouncement::new(fallback, now_us));
             info!(
-                "net: no DHCP lease after {fallback_after_ms} ms; using {} gateway {:?}",
-                fallback.address, fallback.gateway
+                "net: no DHCP lease {fallback_after_ms} ms after link up; falling back to {}",
+                fallback.address
             );
+            self.claim_ipv4(fallback, Ipv4Source::Fallback, now_us);
+        }
+    }
+
+    /// Starts taking `candidate` as the address from `source` (static or fallback): an ARP probe
+    /// first, unless [`ServerConfig::ipv4_probe_ms`] is 0.
+    fn claim_ipv4(&mut self, candidate: StaticIpv4, source: Ipv4Source, now_us: u64) {
+        if self.config.ipv4_probe_ms == 0 {
+            self.take_ipv4(candidate, source, now_us);
+            return;
+        }
+        let probe = AddressProbe::new(
+            candidate.address.address(),
+            self.config.ipv4_probe_ms,
+            self.config.random_seed,
+            now_us,
+        );
+        self.claim = Some(Ipv4Claim::Probing {
+            candidate,
+            source,
+            probe,
+        });
+    }
+
+    /// Puts `ipv4` on the interface and announces it.
+    fn take_ipv4(&mut self, ipv4: StaticIpv4, source: Ipv4Source, now_us: u64) {
+        apply_ipv4(&mut self.interface, ipv4);
+        self.ipv4_source = source;
+        self.claim = None;
+        self.announcement = Some(PendingAnnouncement::new(ipv4, now_us));
+        let kind = if source == Ipv4Source::Static {
+            "static"
+        } else {
+            "fallback"
+        };
+        let probed = match self.config.ipv4_probe_ms {
+            0 => String::from("not probed: ipv4_probe_ms=0"),
+            window_ms => alloc::format!("no conflict in {window_ms} ms of ARP probes"),
+        };
+        info!(
+            "net: {kind} IPv4 {} gateway {:?} ({probed})",
+            ipv4.address, ipv4.gateway
+        );
+    }
+
+    /// Sends the ARP probe that is due, takes the address once the probes drew no conflict, and
+    /// starts probing again when a conflict's hold-off is over.
+    fn service_claim<D: Device + ?Sized>(&mut self, now: Instant, now_us: u64, device: &mut D) {
+        if !self.link_up {
+            return;
+        }
+        match self.claim {
+            None => {}
+            Some(Ipv4Claim::HeldOff {
+                candidate,
+                source,
+                retry_us,
+            }) => {
+                if now_us >= retry_us {
+                    info!("net: probing {} again", candidate.address.address());
+                    self.claim = None;
+                    self.claim_ipv4(candidate, source, now_us);
+                }
+            }
+            Some(Ipv4Claim::Probing {
+                candidate,
+                source,
+                mut probe,
+            }) => match probe.step(now_us) {
+                ProbeStep::WaitUntil(_) => {}
+                ProbeStep::Claim => self.take_ipv4(candidate, source, now_us),
+                ProbeStep::SendProbe => {
+                    // No transmit buffer free: try again at the next poll.
+                    if let Some(token) = device.transmit(now) {
+                        send_frame(token, &arp_probe(self.config.mac, probe.address()));
+                        probe.probe_sent();
+                        self.claim = Some(Ipv4Claim::Probing {
+                            candidate,
+                            source,
+                            probe,
+                        });
+                    }
+                }
+            },
+        }
+    }
+
+    /// The address whose ARP conflicts the [`SynGate`] looks for: the one being probed, else the
+    /// one in use.
+    fn arp_watch(&self) -> Option<ArpWatch> {
+        match self.claim {
+            Some(Ipv4Claim::Probing { probe, .. }) => Some(ArpWatch {
+                own_mac: self.config.mac,
+                address: probe.address(),
+                probing: true,
+            }),
+            _ => self.interface.ipv4_addr().map(|address| ArpWatch {
+                own_mac: self.config.mac,
+                address,
+                probing: false,
+            }),
+        }
+    }
+
+    /// Acts on an ARP packet that claims our address: while probing, the address is not taken
+    /// and is probed again after [`CONFLICT_RETRY_US`] (RFC 5227 §2.1.1); while in use, it is
+    /// defended with one announcement at most every [`DEFEND_INTERVAL_US`] (§2.4 (c)).
+    fn note_arp_conflict(&mut self, conflict: ArpConflict, now_us: u64) {
+        self.statistics.ipv4_address_conflicts += 1;
+        let ArpConflict {
+            sender_mac,
+            address,
+            was_probe,
+        } = conflict;
+        if let Some(Ipv4Claim::Probing {
+            candidate, source, ..
+        }) = self.claim
+        {
+            let how = if was_probe {
+                "is probing for it too"
+            } else {
+                "uses it"
+            };
+            warn!(
+                "net: IPv4 address conflict: {address} not taken, the host with MAC {sender_mac} {how} (RFC 5227); probing again in {} s",
+                CONFLICT_RETRY_US / 1_000_000
+            );
+            self.claim = Some(Ipv4Claim::HeldOff {
+                candidate,
+                source,
+                retry_us: now_us.saturating_add(CONFLICT_RETRY_US),
+            });
+            return;
+        }
+        let recent = self
+            .defended_at_us
+            .is_some_and(|at_us| now_us.saturating_sub(at_us) < DEFEND_INTERVAL_US);
+        if !recent {
+            warn!(
+                "net: IPv4 address conflict: the host with MAC {sender_mac} also uses our address {address}; defending it with an ARP announcement (RFC 5227 §2.4)"
+            );
+            self.defended_at_us = Some(now_us);
+            self.announcement = Some(PendingAnnouncement::defence(address, now_us));
         }
     }
 
     /// Sends the ARP announcement that is due, if any.
     fn announce_ipv4<D: Device + ?Sized>(&mut self, now: Instant, now_us: u64, device: &mut D) {
-        let Some(pending) = self.announcement.as_mut() else {
+        let Some(pending) = self.announcement.as_mut().filter(|_| self.link_up) else {
             return;
         };
         if now_us < pending.next_us {
@@ -646,6 +882,8 @@ impl HttpServer {
                 };
                 apply_ipv4(&mut self.interface, ipv4);
                 self.ipv4_source = Ipv4Source::Dhcp;
+                // A lease replaces a fallback address being probed or held off.
+                self.claim = None;
                 self.announcement = Some(PendingAnnouncement::new(ipv4, now_us));
                 let mut dns = String::new();
                 for (index, server) in lease.dns_servers.iter().enumerate() {
@@ -898,11 +1136,18 @@ impl HttpServer {
                 fallback_after_ms,
             },
         ) = (self.ipv4_source, self.config.ipv4)
+            && self.link_up
+            && self.claim.is_none()
         {
             consider(since_us.saturating_add(fallback_after_ms.saturating_mul(1000)));
         }
-        if let Some(pending) = self.announcement {
-            consider(pending.next_us);
+        if self.link_up {
+            if let Some(pending) = self.announcement {
+                consider(pending.next_us);
+            }
+            if let Some(claim) = self.claim {
+                consider(claim.due_us());
+            }
         }
         let ours =
             deadline_us.map(|deadline| Duration::from_micros(deadline.saturating_sub(now_us)));
@@ -1254,6 +1499,18 @@ struct SynGate<'device, D: Device + ?Sized> {
     local_addresses: &'device [IpAddress],
     /// SYNs dropped by this gate.
     syns_dropped: u64,
+    /// The IPv4 address whose ARP conflicts are looked for, if any.
+    arp_watch: Option<ArpWatch>,
+    /// The conflict seen, if any (one frame passes per gate).
+    arp_conflict: Option<ArpConflict>,
+}
+
+/// What the [`SynGate`] checks ARP packets against (see [`arp_conflict`]).
+#[derive(Debug, Clone, Copy)]
+struct ArpWatch {
+    own_mac: EthernetAddress,
+    address: Ipv4Address,
+    probing: bool,
 }
 
 impl<D: Device + ?Sized> Device for SynGate<'_, D> {
@@ -1273,6 +1530,8 @@ impl<D: Device + ?Sized> Device for SynGate<'_, D> {
             closed_port: self.closed_port,
             local_addresses: self.local_addresses,
             syns_dropped: &mut self.syns_dropped,
+            arp_watch: self.arp_watch,
+            arp_conflict: &mut self.arp_conflict,
         };
         Some((receive, transmit))
     }
@@ -1292,6 +1551,8 @@ struct SynGateRxToken<'token, T> {
     closed_port: Option<u16>,
     local_addresses: &'token [IpAddress],
     syns_dropped: &'token mut u64,
+    arp_watch: Option<ArpWatch>,
+    arp_conflict: &'token mut Option<ArpConflict>,
 }
 
 impl<T: RxToken> RxToken for SynGateRxToken<'_, T> {
@@ -1301,22 +1562,34 @@ impl<T: RxToken> RxToken for SynGateRxToken<'_, T> {
             closed_port,
             local_addresses,
             syns_dropped,
+            arp_watch,
+            arp_conflict,
         } = self;
-        inner.consume(|frame| match closed_port {
-            Some(port) if is_initial_syn(frame, port, local_addresses) => {
-                *syns_dropped += 1;
-                // The token API has no "discard": the frame is only visible inside `consume`,
-                // after smoltcp has taken the token. smoltcp 0.14 (`Interface::socket_ingress`)
-                // skips an empty frame before parsing it, so it sends nothing in reply.
-                f(&[])
+        inner.consume(|frame| {
+            if let Some(watch) = arp_watch {
+                *arp_conflict = arp_conflict_of(frame, watch);
             }
-            _ => f(frame),
+            match closed_port {
+                Some(port) if is_initial_syn(frame, port, local_addresses) => {
+                    *syns_dropped += 1;
+                    // The token API has no "discard": the frame is only visible inside `consume`,
+                    // after smoltcp has taken the token. smoltcp 0.14 (`Interface::socket_ingress`)
+                    // skips an empty frame before parsing it, so it sends nothing in reply.
+                    f(&[])
+                }
+                _ => f(frame),
+            }
         })
     }
 
     fn meta(&self) -> PacketMeta {
         self.inner.meta()
     }
+}
+
+/// The conflict `frame` shows for the watched address, if any.
+fn arp_conflict_of(frame: &[u8], watch: ArpWatch) -> Option<ArpConflict> {
+    arp_conflict(frame, watch.own_mac, watch.address, watch.probing)
 }
 
 /// Whether `frame` is an Ethernet frame with an initial SYN (SYN without ACK or RST, RFC 9293
@@ -1368,8 +1641,8 @@ mod tests {
     use super::*;
     use smoltcp::phy::ChecksumCapabilities;
     use smoltcp::wire::{
-        EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, TcpControl, TcpRepr,
-        TcpSeqNumber,
+        EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr,
+        Ipv6Packet, Ipv6Repr, TcpControl, TcpRepr, TcpSeqNumber,
     };
 
     const SERVER_IPV4: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);

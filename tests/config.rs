@@ -27,6 +27,7 @@ fn empty_and_blank_bootargs_give_the_defaults() {
         dhcp_timeout_ms: 10_000,
         fallback_ip: ipv4_cidr(10, 0, 2, 15, 24),
         fallback_gateway: Some(Ipv4Address::new(10, 0, 2, 2)),
+        ipv4_probe_ms: 1000,
         ipv6: None,
         ipv6_gateway: None,
         port: 80,
@@ -134,6 +135,20 @@ fn valid_values_set_their_field() {
             "dhcp_timeout_ms=3600000",
             Config {
                 dhcp_timeout_ms: 3_600_000,
+                ..default()
+            },
+        ),
+        (
+            "ipv4_probe_ms=0",
+            Config {
+                ipv4_probe_ms: 0,
+                ..default()
+            },
+        ),
+        (
+            "ipv4_probe_ms=10000",
+            Config {
+                ipv4_probe_ms: 10_000,
                 ..default()
             },
         ),
@@ -368,7 +383,7 @@ fn valid_values_set_their_field() {
 
 #[test]
 fn bad_values_keep_the_previous_value_with_an_exact_message() {
-    let cases: [(&str, &str); 44] = [
+    let cases: [(&str, &str); 46] = [
         (
             "log=verbose",
             "log=verbose is not one of error, warn, info, debug, trace; keeping info",
@@ -451,6 +466,14 @@ fn bad_values_keep_the_previous_value_with_an_exact_message() {
         (
             "dhcp_timeout_ms=",
             "dhcp_timeout_ms= is not a time in milliseconds (100-3600000); keeping 10000",
+        ),
+        (
+            "ipv4_probe_ms=10001",
+            "ipv4_probe_ms=10001 is not a time in milliseconds (0-10000; 0 = no ARP probe); keeping 1000",
+        ),
+        (
+            "ipv4_probe_ms=-1",
+            "ipv4_probe_ms=-1 is not a time in milliseconds (0-10000; 0 = no ARP probe); keeping 1000",
         ),
         (
             "fallback_ip=dhcp",

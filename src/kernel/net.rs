@@ -29,6 +29,11 @@ pub trait NetworkCardControl {
     fn housekeeping(&mut self, _now_us: u64) -> Option<u64> {
         None
     }
+    /// Whether the link is up: virtio-net's is from the start (the driver does not negotiate
+    /// `VIRTIO_NET_F_STATUS`, virtio 1.2 §5.1.4.2), GENET's once autonegotiation is done.
+    fn link_up(&self) -> bool {
+        true
+    }
     /// One line of counters for the console.
     fn describe_statistics(&self) -> alloc::string::String;
 }
@@ -190,6 +195,11 @@ impl Nic {
     /// Periodic housekeeping; returns when it next wants to run (microseconds since reset).
     pub fn housekeeping(&mut self, now_us: u64) -> Option<u64> {
         self.card_mut().housekeeping(now_us)
+    }
+
+    /// See [`NetworkCardControl::link_up`].
+    pub fn link_up(&self) -> bool {
+        self.card().link_up()
     }
 
     /// One line of counters for the console.

@@ -79,6 +79,7 @@ fn server_config(config: &Config, mac: [u8; 6]) -> ServerConfig {
             fallback_after_ms: config.dhcp_timeout_ms,
         },
     };
+    server.ipv4_probe_ms = config.ipv4_probe_ms;
     server.ipv6 = config.ipv6.map(|address| StaticIpv6 {
         address,
         gateway: config.ipv6_gateway,
@@ -96,6 +97,8 @@ fn server_config(config: &Config, mac: [u8; 6]) -> ServerConfig {
 pub fn run(mut context: Context, mut card: Nic) -> ! {
     let mac = card.mac_address();
     let mut server_config = server_config(&context.config, mac);
+    // GENET's link comes up after autonegotiation; the server waits for it (see the loop).
+    server_config.link_up_at_start = card.link_up();
     server_config.unix_time_at_clock_zero_s = context.unix_time_at_boot_s;
     // Half of the free heap for TCP send buffers; the rest covers receive buffers, connection
     // state and responses being built.
@@ -123,7 +126,12 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
     let mut wake_counts = WakeCounts::default();
     loop {
         let now_us = timer::now_us();
-        let delay = server.poll(Instant::from_micros(now_us as i64), &mut card);
+        // Housekeeping (GENET's link poll) first, so that a link that just came up starts DHCP
+        // or the ARP probe in this round.
+        let housekeeping_us = card.housekeeping(now_us);
+        let now = Instant::from_micros(now_us as i64);
+        server.set_link_up(card.link_up(), now);
+        let delay = server.poll(now, &mut card);
         let address = server.ipv4_address();
         if address != announced_address {
             if let Some(address) = address {
@@ -147,7 +155,7 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
         }
         let mut wake_us = now_us
             .saturating_add(delay.map_or(MAX_SLEEP_US, |d| d.total_micros().min(MAX_SLEEP_US)));
-        if let Some(housekeeping_us) = card.housekeeping(now_us) {
+        if let Some(housekeeping_us) = housekeeping_us {
             wake_us = wake_us.min(housekeeping_us);
         }
         if wake_us > timer::now_us() {

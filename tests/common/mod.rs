@@ -125,6 +125,9 @@ pub fn test_site() -> Site {
 pub fn test_config() -> ServerConfig {
     let mut config = ServerConfig::new(SERVER_MAC);
     config.ipv4 = Ipv4Setup::Static(StaticIpv4::QEMU_USER_NETWORK);
+    // The address is usable at once, as in the tests that came before ARP probing; the probe
+    // has its own tests (tests/arp_probe.rs).
+    config.ipv4_probe_ms = 0;
     config.unix_time_at_clock_zero_s = Some(1_750_000_000);
     config
 }

@@ -240,6 +240,10 @@ impl NetworkCardControl for GenetCard {
         Some(self.next_link_poll_us)
     }
 
+    fn link_up(&self) -> bool {
+        matches!(self.driver.link_state(), LinkState::Up(_))
+    }
+
     fn describe_statistics(&self) -> String {
         alloc::format!("GENET: link {:?}", self.driver.link_state())
     }
