@@ -234,6 +234,7 @@ pub fn arp_reply(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 mod tests {
     use super::*;
 

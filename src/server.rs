@@ -744,18 +744,16 @@ impl HttpServer {
             return;
         }
         match self.claim {
-            None => {}
             Some(Ipv4Claim::HeldOff {
                 candidate,
                 source,
                 retry_us,
-            }) => {
-                if now_us >= retry_us {
-                    info!("net: probing {} again", candidate.address.address());
-                    self.claim = None;
-                    self.claim_ipv4(candidate, source, now_us);
-                }
+            }) if now_us >= retry_us => {
+                info!("net: probing {} again", candidate.address.address());
+                self.claim = None;
+                self.claim_ipv4(candidate, source, now_us);
             }
+            None | Some(Ipv4Claim::HeldOff { .. }) => {}
             Some(Ipv4Claim::Probing {
                 candidate,
                 source,

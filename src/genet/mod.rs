@@ -61,6 +61,8 @@ pub mod registers;
 pub mod ring;
 
 #[cfg(test)]
+mod link_tests;
+#[cfg(test)]
 mod model;
 #[cfg(test)]
 mod tests;

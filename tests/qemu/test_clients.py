@@ -31,6 +31,7 @@ import tempfile
 import time
 import urllib.parse
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -1169,23 +1170,8 @@ def clients_tap(run: GroupRun) -> None:
     checksum and segmentation offload over tap (not over user networking), so every file of the
     test site is fetched here too, byte for byte: the large ones go out as large segments the
     host kernel cuts."""
-    reason = tap_unavailable_reason()
-    if reason is not None:
-        raise TestSkipped(reason)
     files = {file.path: file.content for file in testsite.site_files()}
-    namespace = f"bs-test-{os.getpid()}"
-    created = run_program(["ip", "netns", "add", namespace], timeout_s=10)
-    if created.returncode != 0:
-        raise TestSkipped(f"cannot create a network namespace: {created.stderr.decode(errors='replace').strip()}")
-    try:
-        # No duplicate address detection on the new device (RFC 4862 §5.4 allows
-        # DupAddrDetectTransmits = 0): its link-local address is usable at once. Best effort:
-        # without the sysctl the address takes a second longer.
-        run_program(in_namespace(namespace, ["sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0"]), timeout_s=10)
-        ip_command("-n", namespace, "link", "set", "lo", "up")
-        ip_command("-n", namespace, "tuntap", "add", "dev", TAP_INTERFACE, "mode", "tap")
-        ip_command("-n", namespace, "address", "add", f"{TAP_HOST_ADDRESS}/{TAP_PREFIX_LENGTH}", "dev", TAP_INTERFACE)
-        ip_command("-n", namespace, "link", "set", TAP_INTERFACE, "up")
+    with tap_namespace([TAP_HOST_ADDRESS]) as namespace:
         options = VirtOptions(image=run.context.image("e2e"), tap_interface=TAP_INTERFACE,
                               bootargs=f"ip={TAP_GUEST_ADDRESS}/{TAP_PREFIX_LENGTH} gw={TAP_HOST_ADDRESS}")
         command = in_namespace(namespace, options.command(0))
@@ -1202,11 +1188,73 @@ def clients_tap(run: GroupRun) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(traffic.pid, signal.SIGKILL)
             traffic.communicate(timeout=10)
+
+
+@contextlib.contextmanager
+def tap_namespace(host_addresses: list[str]) -> Iterator[str]:
+    """A network namespace made for this run with the tap device `TAP_INTERFACE` up and holding
+    `host_addresses` (each /`TAP_PREFIX_LENGTH`); deleted afterwards. Skips the group where tap
+    devices cannot be made."""
+    reason = tap_unavailable_reason()
+    if reason is not None:
+        raise TestSkipped(reason)
+    namespace = f"bs-test-{os.getpid()}"
+    created = run_program(["ip", "netns", "add", namespace], timeout_s=10)
+    if created.returncode != 0:
+        raise TestSkipped(f"cannot create a network namespace: {created.stderr.decode(errors='replace').strip()}")
+    try:
+        # No duplicate address detection on the new device (RFC 4862 §5.4 allows
+        # DupAddrDetectTransmits = 0): its link-local address is usable at once. Best effort:
+        # without the sysctl the address takes a second longer.
+        run_program(in_namespace(namespace, ["sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0"]), timeout_s=10)
+        ip_command("-n", namespace, "link", "set", "lo", "up")
+        ip_command("-n", namespace, "tuntap", "add", "dev", TAP_INTERFACE, "mode", "tap")
+        for address in host_addresses:
+            ip_command("-n", namespace, "address", "add", f"{address}/{TAP_PREFIX_LENGTH}", "dev", TAP_INTERFACE)
+        ip_command("-n", namespace, "link", "set", TAP_INTERFACE, "up")
+        yield namespace
     finally:
         deleted = run_program(["ip", "netns", "delete", namespace], timeout_s=10)
         if deleted.returncode != 0:
             reason = deleted.stderr.decode(errors="replace").strip()
             print(f"# could not delete network namespace {namespace}: {reason}", flush=True)
+
+
+@group("ipv4_conflict", checks=("reported", "not_taken"), images=("e2e",))
+def ipv4_conflict(run: GroupRun) -> None:
+    """A static address that a host on the link already holds (RFC 5227 §2.1.1): the namespace's
+    Linux answers the guest's ARP probe for 10.0.5.15, because the tap device holds that address
+    too. The console must name the tap device's MAC, and the guest must not take the address."""
+    with tap_namespace([TAP_HOST_ADDRESS, TAP_GUEST_ADDRESS]) as namespace:
+        shown = run_program(in_namespace(namespace, ["cat", f"/sys/class/net/{TAP_INTERFACE}/address"]), timeout_s=10)
+        host_mac = shown.stdout.decode().strip().replace(":", "-")
+        if not re.fullmatch(r"[0-9a-f]{2}(-[0-9a-f]{2}){5}", host_mac):
+            raise TestFailure(f"cannot read the tap device's MAC: {shown.stdout!r} {shown.stderr!r}")
+        options = VirtOptions(image=run.context.image("e2e"), tap_interface=TAP_INTERFACE,
+                              bootargs=f"ip={TAP_GUEST_ADDRESS}/{TAP_PREFIX_LENGTH} gw={TAP_HOST_ADDRESS}")
+        with booted(in_namespace(namespace, options.command(0)), 0, run.context.log_path("ipv4_conflict")) as machine:
+            conflict: list[re.Match] = []
+
+            def reported() -> str:
+                conflict.append(machine.wait_for(r"IPv4 address conflict: (\S+) not taken, the host with MAC (\S+) ([^\n]*)\n",
+                                                 BOOT_TIMEOUT_S))
+                address, mac = conflict[0][1], conflict[0][2]
+                if (address, mac) != (TAP_GUEST_ADDRESS, host_mac):
+                    raise TestFailure(f"reported {address} held by {mac}, expected {TAP_GUEST_ADDRESS} held by {host_mac}")
+                return conflict[0][0].strip()
+
+            def not_taken() -> str:
+                if not conflict:
+                    raise TestFailure("no conflict was reported")
+                # The probe window is 1 s: had the address been taken, it would show by now.
+                time.sleep(3)
+                text = machine.text
+                if re.search(r"serving http://" + re.escape(TAP_GUEST_ADDRESS), text):
+                    raise TestFailure("the guest took the address anyway")
+                return "no 'serving' line 3 s after the conflict"
+
+            run.check("reported", reported)
+            run.check("not_taken", not_taken)
 
 
 def tap_checks(run: GroupRun, machine: Machine, namespace: str, files: dict[str, bytes],
