@@ -185,24 +185,16 @@ pub fn arp_announcement(mac: EthernetAddress, address: Ipv4Address) -> [u8; 42] 
 
 /// A broadcast ARP request from `mac` at `address` for `target` (RFC 826).
 pub fn arp_request(mac: EthernetAddress, address: Ipv4Address, target: Ipv4Address) -> [u8; 42] {
-    let mut frame = [0u8; 42];
-    let mut ethernet = EthernetFrame::new_unchecked(&mut frame[..]);
-    EthernetRepr {
-        src_addr: mac,
-        dst_addr: EthernetAddress::BROADCAST,
-        ethertype: EthernetProtocol::Arp,
-    }
-    .emit(&mut ethernet);
-    let mut arp = ArpPacket::new_unchecked(ethernet.payload_mut());
-    ArpRepr::EthernetIpv4 {
-        operation: ArpOperation::Request,
-        source_hardware_addr: mac,
-        source_protocol_addr: address,
-        target_hardware_addr: EthernetAddress([0; 6]),
-        target_protocol_addr: target,
-    }
-    .emit(&mut arp);
-    frame
+    arp_frame(
+        EthernetAddress::BROADCAST,
+        ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr: mac,
+            source_protocol_addr: address,
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: target,
+        },
+    )
 }
 
 /// A unicast ARP reply from `mac` at `address` to `target_mac` at `target` (RFC 826); what a
@@ -213,23 +205,36 @@ pub fn arp_reply(
     target_mac: EthernetAddress,
     target: Ipv4Address,
 ) -> [u8; 42] {
+    arp_frame(
+        target_mac,
+        ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Reply,
+            source_hardware_addr: mac,
+            source_protocol_addr: address,
+            target_hardware_addr: target_mac,
+            target_protocol_addr: target,
+        },
+    )
+}
+
+/// `arp` in an Ethernet frame to `destination` from its sender hardware address.
+fn arp_frame(destination: EthernetAddress, arp: ArpRepr) -> [u8; 42] {
+    let ArpRepr::EthernetIpv4 {
+        source_hardware_addr,
+        ..
+    } = arp
+    else {
+        return [0; 42];
+    };
     let mut frame = [0u8; 42];
     let mut ethernet = EthernetFrame::new_unchecked(&mut frame[..]);
     EthernetRepr {
-        src_addr: mac,
-        dst_addr: target_mac,
+        src_addr: source_hardware_addr,
+        dst_addr: destination,
         ethertype: EthernetProtocol::Arp,
     }
     .emit(&mut ethernet);
-    let mut arp = ArpPacket::new_unchecked(ethernet.payload_mut());
-    ArpRepr::EthernetIpv4 {
-        operation: ArpOperation::Reply,
-        source_hardware_addr: mac,
-        source_protocol_addr: address,
-        target_hardware_addr: target_mac,
-        target_protocol_addr: target,
-    }
-    .emit(&mut arp);
+    arp.emit(&mut ArpPacket::new_unchecked(ethernet.payload_mut()));
     frame
 }
 
