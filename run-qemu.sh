@@ -46,6 +46,8 @@ fi
 if [ "${NO_BUILD:-0}" != 1 ]; then
     tools/install-rust.sh
 fi
+# python3 runs tools/qemu_command.py, which builds the QEMU command line.
+tools/install-tools.sh python3
 if [ "$QEMU" = qemu-system-aarch64 ]; then
     # Installs Debian's qemu-system-arm when it is missing (as root; otherwise it names the
     # command to run as root and stops here).
@@ -59,23 +61,15 @@ case "$BOARD" in
     virt)
         image=target/kernel-virt.img
         [ "${NO_BUILD:-0}" = 1 ] || cargo kernel --board virt
-        # QEMU's own option syntax separates sub-options with commas, so these are single words.
-        # shellcheck disable=SC2054
-        case "$NIC" in
-            mmio) nic_device=(-device virtio-net-device,netdev=net0 -global virtio-mmio.force-legacy=false) ;;
-            pci) nic_device=(-device virtio-net-pci,netdev=net0,romfile=) ;;
-            *) say "NIC must be mmio or pci, not '$NIC'"; exit 2 ;;
-        esac
-        command=("$QEMU" -M "virt,gic-version=$GIC" -cpu cortex-a72 -smp 1 -m "$MEM" -nographic
-            -kernel "$image" -append "$BOOTARGS"
-            -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$PORT-:80" "${nic_device[@]}")
+        [ "$NIC" = mmio ] || [ "$NIC" = pci ] || { say "NIC must be mmio or pci, not '$NIC'"; exit 2; }
+        qemu_command_options=(--board virt --image "$image" --memory "$MEM" --gic "$GIC" --nic "$NIC"
+            --net user --port "$PORT")
         ;;
     rpi4)
         image=target/kernel8.img
         [ "${NO_BUILD:-0}" = 1 ] || cargo kernel --board rpi4
         # Debian's bcm2711-rpi-4-b.dtb, unchanged (tests/fixtures/README.md says where it is from).
         dtb=${DTB:-tests/fixtures/rpi4b-debian-6.1.0-50.dtb}
-        network=()
         # Stock QEMU's raspi4b has no Ethernet and warns that a -nic "was not created"; a QEMU
         # built with the GENET model (docs/genet-qemu.md) takes it silently.
         # (The output is read whole before it is searched: `grep -q` in a pipeline would quit at
@@ -88,16 +82,20 @@ case "$BOARD" in
         fi
         if [[ "$probe_output" == *"was not created"* ]]; then
             say "$QEMU has no GENET model: the Pi build will boot without a network (see README)."
+            network=none
         else
-            network=(-nic "user,hostfwd=tcp:127.0.0.1:$PORT-:80")
+            network=user
         fi
-        command=("$QEMU" -M raspi4b -kernel "$image" -dtb "$dtb" -append "$BOOTARGS"
-            -nographic "${network[@]}")
+        qemu_command_options=(--board rpi4 --image "$image" --dtb "$dtb" --net "$network" --port "$PORT")
         ;;
     *) say "BOARD must be virt or rpi4, not '$BOARD'"; exit 2 ;;
 esac
 
-command+=("${extra_arguments[@]}")
+# The command line itself comes from tools/qemu_command.py, which also builds the test tier's and
+# the benchmark's: NUL-separated words into an array (wait checks the builder's exit status).
+mapfile -d '' -t command < <(python3 tools/qemu_command.py --print "${qemu_command_options[@]}" \
+    --qemu "$QEMU" --bootargs="$BOOTARGS" --console nographic -- "${extra_arguments[@]}")
+wait $! || { say "tools/qemu_command.py failed"; exit 1; }
 say "open http://127.0.0.1:$PORT/ once the console says 'listening' (Ctrl-A X quits QEMU)"
 { printf 'run-qemu.sh: running'; printf ' %q' "${command[@]}"; printf '\n'; } >&2
 exec "${command[@]}"
