@@ -18,12 +18,17 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+
+# The QEMU command lines come from tools/qemu_command.py (shared with run-qemu.sh and the bench).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import qemu_command  # noqa: E402
 
 
 class TestFailure(Exception):
@@ -34,7 +39,7 @@ class TestSkipped(Exception):
     """A check cannot run here (missing optional tool, old QEMU); the message says why."""
 
 
-QEMU_BINARY = os.environ.get("QEMU", "qemu-system-aarch64")
+QEMU_BINARY = qemu_command.qemu_binary()
 
 # The kernel's banner (src/kernel/main.rs): board name, RAM, heap, timer frequency.
 BANNER_PATTERN = re.compile(
@@ -95,7 +100,7 @@ def qemu_machines() -> str:
 
 @dataclass
 class VirtOptions:
-    """How to boot the QEMU `virt` machine (mirrors run-qemu.sh)."""
+    """How to boot the QEMU `virt` machine (the same builder as run-qemu.sh's)."""
 
     image: Path
     bootargs: str = ""
@@ -109,48 +114,23 @@ class VirtOptions:
     tap_interface: str = ""
 
     def command(self, http_port: int) -> list[str]:
-        """The QEMU command line, serial console on stdio (stdin → guest UART, guest UART →
-        stdout), no monitor, no display."""
-        command = [
-            QEMU_BINARY,
-            "-M", f"virt,gic-version={self.gic_version}",
-            "-cpu", "cortex-a72",
-            "-smp", "1",
-            "-m", self.memory,
-            "-kernel", str(self.image),
-            "-append", self.bootargs,
-        ]
-        if self.with_network:
-            if self.tap_interface:
-                command += ["-netdev", f"tap,id=net0,ifname={self.tap_interface},script=no,downscript=no"]
-            else:
-                command += ["-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{http_port}-:80"]
-            if self.transport == "mmio":
-                command += [
-                    "-device", "virtio-net-device,netdev=net0",
-                    "-global", "virtio-mmio.force-legacy=false",
-                ]
-            elif self.transport == "pci":
-                command += ["-device", "virtio-net-pci,netdev=net0,romfile="]
-            else:
-                raise ValueError(f"transport must be mmio or pci, not {self.transport!r}")
-        else:
-            command += ["-nic", "none"]
-        command += console_arguments()
-        if self.no_reboot:
-            command.append("-no-reboot")
-        return command
+        """The QEMU command line (tools/qemu_command.py builds it), serial console on stdio
+        (stdin → guest UART, guest UART → stdout), no monitor, no display."""
+        network = "none" if not self.with_network else "tap" if self.tap_interface else "user"
+        return qemu_command.virt_command(
+            self.image, qemu=QEMU_BINARY, memory=self.memory, gic_version=self.gic_version,
+            transport=self.transport, network=network, http_port=http_port,
+            tap_interface=self.tap_interface, bootargs=self.bootargs, console="stdio",
+            no_reboot=self.no_reboot)
 
 
-def console_arguments() -> list[str]:
-    """Serial console on stdio with no monitor multiplexed in (so no byte the tests type is a
-    monitor escape) and `signal=off` (so a 0x03 byte reaches the guest instead of killing QEMU)."""
-    return [
-        "-display", "none",
-        "-monitor", "none",
-        "-chardev", "stdio,id=console0,signal=off",
-        "-serial", "chardev:console0",
-    ]
+def rpi4_command(image: Path, dtb: Path, bootargs: str = "", http_port: int = 0,
+                 qemu: str | None = None) -> list[str]:
+    """The QEMU `raspi4b` command line (tools/qemu_command.py), console as for virt; with
+    `-nic user,hostfwd=...` to `http_port` when it is not 0 (a QEMU with the GENET model)."""
+    return qemu_command.rpi4_command(
+        image, dtb=dtb, qemu=qemu or QEMU_BINARY, network="user" if http_port else "none",
+        http_port=http_port, bootargs=bootargs, console="stdio")
 
 
 @dataclass

@@ -19,8 +19,8 @@ from harness import (
     TestSkipped,
     assert_no_fault,
     booted,
-    console_arguments,
     free_port,
+    rpi4_command,
     wait_for_http_ok,
 )
 from test_rpi4 import find_dtb
@@ -54,8 +54,7 @@ def rpi4_genet(run: GroupRun) -> None:
     image = run.context.image("rpi4")
     dtb, _ = find_dtb(run.context)
     port = free_port()
-    command = [qemu, "-M", "raspi4b", "-kernel", str(image), "-dtb", str(dtb), "-append", "",
-               "-nic", f"user,hostfwd=tcp:127.0.0.1:{port}-:80", *console_arguments()]
+    command = rpi4_command(image, dtb, http_port=port, qemu=qemu)
     files = site_files(run.context.repository_root)
     with booted(command, port, run.context.log_path("rpi4_genet")) as machine:
 

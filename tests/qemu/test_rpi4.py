@@ -16,8 +16,8 @@ from harness import (
     TestSkipped,
     assert_no_fault,
     booted,
-    console_arguments,
     qemu_machines,
+    rpi4_command,
 )
 from test_timer import check_ticks
 
@@ -60,8 +60,7 @@ def rpi4(run: GroupRun) -> None:
         raise TestSkipped(f"{QEMU_BINARY} has no raspi4b machine (needs QEMU >= 9)")
     image = run.context.image("rpi4")
     dtb, dtb_source = find_dtb(run.context)
-    command = [QEMU_BINARY, "-M", "raspi4b", "-kernel", str(image), "-dtb", str(dtb),
-               "-append", "test=timer", *console_arguments()]
+    command = rpi4_command(image, dtb, bootargs="test=timer")
     with booted(command, 0, run.context.log_path("rpi4")) as machine:
 
         def banner() -> str:
