@@ -58,6 +58,11 @@
 #      its target (targets.tsv: issue 6's targets), and writes the
 #      report (tools/bench/report.py) and the plot of the ratios (tools/bench/plot.py,
 #      matplotlib; pip-installed if missing, skipped with a note if that fails).
+# Every server this script boots itself (idle CPU, min RAM, 1024 connections, overload) is
+# started, waited for and stopped by tools/bench/servers.py on the QEMU test tier's harness
+# (tests/qemu/harness.py); the foreground commands given to measure.sh --start come from it too.
+# Our kernel's QEMU command line is built by tools/qemu_command.py, as run-qemu.sh's and the
+# tests' are; the baseline is started with its own run-linux.sh.
 # Raw output of every step: target/bench/results/<date>/. Needs root for apt, mknod
 # (initramfs) and the network namespace; without root, tap is skipped.
 # Every wait is bounded; QEMU instances and the namespace are removed on exit.
@@ -110,24 +115,15 @@ mkdir -p "$RESULTS" "$WORK"
 TSV="$RESULTS/results.tsv"
 : >"$TSV"
 T0=$SECONDS
+STARTED_EPOCH=$(date +%s)
 say() { printf '[bench %4ds] %s\n' "$((SECONDS - T0))" "$*" >&2; }
 record() { # key server value [runs] [note] -> one line of results.tsv
   printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4:-}" "${5:-}" >>"$TSV"
 }
 
-# ---- cleanup: every QEMU we start in the background, and the namespace ----------------
-STARTED_PIDS=()
+# ---- cleanup: the namespace (servers.py kills every QEMU it starts when its step ends) --------
 NETNS=""
 cleanup() {
-  local pid
-  for pid in "${STARTED_PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
-  done
-  for pid in "${STARTED_PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  STARTED_PIDS=()
   if [[ -n "$NETNS" ]]; then NS="$NETNS" "$BASELINE/netns-tap.sh" down >/dev/null 2>&1 || true; NETNS=""; fi
 }
 trap cleanup EXIT
@@ -243,84 +239,20 @@ commit="${OURS_COMMIT:0:12} (git archive of HEAD; uncommitted changes in the wor
 cat "$RESULTS/env.txt" >&2
 
 # ---- how servers are started -----------------------------------------------------------
-GUEST_MAC=52:54:00:12:34:56   # QEMU's default; netns-tap.sh pins it in the neighbour table
-port_of() { case $1 in nginx) echo $((PORT_BASE + 1)) ;; ours) echo $((PORT_BASE + 2)) ;; busybox) echo $((PORT_BASE + 3)) ;; esac; }
-# A command line (one string, for measure.sh --start or bash -c) that runs server $1 in the
-# foreground: $2 net (user|tap), $3 memory (e.g. 256M), $4 log file, $5 extra bootargs (ours).
-start_command() {
-  local server=$1 net=$2 memory=$3 log=$4 extra=${5:-} port netdev append
-  port=$(port_of "$server")
-  if [[ $server == ours ]]; then
-    # ipv4_probe_ms=0: the static address is taken at once, as the baseline's `ip addr add`
-    # does (Linux does no ARP probe), so that first_200_s compares like with like.
-    append="access_log=off ipv4_probe_ms=0${extra:+ $extra}"
-    if [[ $net == tap ]]; then
-      netdev="tap,id=n0,ifname=tap0,script=no,downscript=no"
-      append="$append ip=10.0.3.15/24 gw=10.0.3.1"
-    else
-      # Static, like the baseline's init (10.0.2.15/24 via 10.0.2.2 on user networking): no
-      # DHCP exchange in first_200_s for either side.
-      netdev="user,id=n0,hostfwd=tcp:127.0.0.1:$port-:80"
-      append="$append ip=10.0.2.15/24 gw=10.0.2.2"
-    fi
-    printf 'exec qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 1 -m %q -nographic -no-reboot -kernel %q -append %q -netdev %q -device %q -global virtio-mmio.force-legacy=false </dev/null >%q 2>&1' \
-      "$memory" "$OURS_IMAGE" "$append" "$netdev" "virtio-net-device,netdev=n0,mac=$GUEST_MAC" "$log"
-  else
-    printf 'BUILD=%q PORT=%q MEM=%q NET=%q LOG=%q GUEST_MAC=%q exec %q %q --fg' \
-      "$BASELINE_BUILD" "$port" "$memory" "$net" "$log" "$GUEST_MAC" "$BASELINE/run-linux.sh" "$server"
-  fi
-}
-# Starts server $1 (user net) in the background with memory $2 and extra bootargs $3;
-# sets SERVER_PID (the QEMU process) and SERVER_LOG.
-start_background() {
-  local server=$1 memory=$2 extra=${3:-} port
-  port=$(port_of "$server")
-  if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
-    echo "run.sh: something already answers on 127.0.0.1:$port; set PORT_BASE" >&2; exit 1
-  fi
-  SERVER_LOG="$RESULTS/console-$server-$memory-$((SECONDS - T0)).log"
-  bash -c "$(start_command "$server" user "$memory" "$SERVER_LOG" "$extra")" &
-  SERVER_PID=$!
-  STARTED_PIDS+=("$SERVER_PID")
-}
-stop_background() {
-  local pid=$SERVER_PID
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  local kept=() p
-  for p in "${STARTED_PIDS[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
-  STARTED_PIDS=("${kept[@]}")
-}
-# Waits (at most $2 s) for GET / -> 200 from server $1 started by start_background.
-wait_200() {
-  local port deadline code
-  port=$(port_of "$1"); deadline=$((SECONDS + $2))
-  while ((SECONDS < deadline)); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/" 2>/dev/null || true)
-    [[ $code == 200 ]] && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || return 1
-    sleep 0.2
-  done
-  return 1
-}
-
+# tools/bench/servers.py starts, waits for and stops every server (on the QEMU test tier's
+# harness, tests/qemu/harness.py); our kernel's command line comes from tools/qemu_command.py,
+# the builder run-qemu.sh and the tests use. Ours boots with access_log=off ipv4_probe_ms=0 and
+# a static address: ip=10.0.2.15/24 gw=10.0.2.2 over user networking (like the baseline's init),
+# ip=10.0.3.15/24 gw=10.0.3.1 over tap; the baseline through its own run-linux.sh --fg.
+servers=(python3 "$HERE/servers.py" --results "$RESULTS" --ours-image "$OURS_IMAGE" --baseline "$BASELINE"
+  --baseline-build "$BASELINE_BUILD" --site "$SITE" --port-base "$PORT_BASE" --servers "$SERVERS"
+  --quiet-wait "$QUIET_WAIT" --started "$STARTED_EPOCH")
+port_of() { "${servers[@]}" port "$1"; }
+# The command line (one string, for measure.sh --start) that runs server $1 in the foreground:
+# $2 net (user|tap), $3 memory (e.g. 256M), $4 log file.
+start_command() { "${servers[@]}" start-command "$@"; }
 # bench-all.sh's idle check: wait (bounded) until other processes use < 20 % of a core.
-eval "$(sed -n '/^host_other_cpu()/,/^}/p' "$BASELINE/measure.sh")"
-wait_quiet() {
-  local deadline=$((SECONDS + QUIET_WAIT)) busy names
-  while :; do
-    read -r busy names < <(host_other_cpu)
-    ((busy < 20)) && return 0
-    if ((SECONDS >= deadline)); then
-      ((QUIET_WAIT == 0)) || say "host still busy (${busy}% of a core: $names) - measuring anyway"
-      return 0
-    fi
-    say "host busy (${busy}% of a core: $names) - waiting"
-    sleep 10
-  done
-}
+wait_quiet() { "${servers[@]}" wait-quiet; }
 
 # ---- 3a. measure.sh over user networking and over tap ------------------------------------
 # Time limit per measure.sh: boots (<= 15 s each under TCG), warm-up, 2 wrk figures and the
@@ -385,26 +317,9 @@ if ! skip tap; then
 fi
 
 # ---- 3b. idle host CPU of each QEMU ------------------------------------------------------
-IDLE_SETTLE_S=3 IDLE_SAMPLE_S=5
-cpu_ns() { # pid -> nanoseconds on a CPU, summed over the process's threads (/proc/PID/task/*/schedstat,
-           # first field: ns resolution, where /proc/PID/stat's utime+stime count 10 ms ticks)
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ sum += $1 } END { printf "%.0f\n", sum }'
-}
+# CPU time of its threads (/proc/PID/task/*/schedstat) over 5 s, 3 s after the first 200.
 if ! skip idle; then
-  for s in "${servers_in_order[@]}"; do
-    wait_quiet
-    start_background "$s" 256M
-    if wait_200 "$s" 120; then
-      sleep "$IDLE_SETTLE_S"
-      before=$(cpu_ns "$SERVER_PID"); sleep "$IDLE_SAMPLE_S"; after=$(cpu_ns "$SERVER_PID")
-      value=$(awk -v a="$before" -v b="$after" -v s="$IDLE_SAMPLE_S" 'BEGIN{printf "%.3f", 100 * (b - a) / 1e9 / s}')
-      record idle_cpu_pct "$s" "$value"
-      say "idle CPU of $s's QEMU: $value % of a core"
-    else
-      record idle_cpu_pct "$s" "" "" "did not come up"
-    fi
-    stop_background
-  done
+  "${servers[@]}" idle
 fi
 
 # ---- 3c. image sizes ------------------------------------------------------------------------
@@ -423,54 +338,12 @@ if ! skip size; then
 fi
 
 # ---- 3d. smallest -m that serves the site correctly under load -----------------------------
-MINRAM_LOAD_S=3 MINRAM_BOOT_TIMEOUT_S=60
-# min-ram.sh's pass criteria, for our kernel: GET / -> 200 within the boot timeout, every
-# file of the site with the right sha256, a 3 s wrk -t1 -c16 on /1k.bin completes, GET / -> 200.
-ours_minram_try() { # MiB -> 0 pass, 1 fail
-  local megabytes=$1 port file ok=1 code
-  port=$(port_of ours)
-  start_background ours "${megabytes}M"
-  wait_200 ours "$MINRAM_BOOT_TIMEOUT_S" || ok=0
-  if ((ok)); then
-    for file in "$SITE"/*; do
-      file=${file##*/}
-      [[ "$(curl -s --max-time 60 "http://127.0.0.1:$port/$file" | sha256sum | cut -d' ' -f1)" == \
-         "$(sha256sum <"$SITE/$file" | cut -d' ' -f1)" ]] || { ok=0; break; }
-    done
-  fi
-  if ((ok)); then
-    timeout $((MINRAM_LOAD_S + 20)) wrk -t1 -c16 -d"${MINRAM_LOAD_S}s" "http://127.0.0.1:$port/1k.bin" >/dev/null 2>&1 || ok=0
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/" 2>/dev/null || true)
-    [[ $code == 200 ]] || ok=0
-  fi
-  stop_background
-  if ((ok)); then say "  ours at ${megabytes} MiB: pass"; rm -f "$SERVER_LOG"; return 0; fi
-  say "  ours at ${megabytes} MiB: FAIL ($(grep -m1 -iE 'panic|memory|error|too big|cannot' "$SERVER_LOG" | cut -c1-100))"
-  return 1
-}
+# Ours: binary search 4..256 MiB with min-ram.sh's pass criteria (GET / -> 200 within 60 s,
+# every file of the site with the right sha256, a 3 s wrk -t1 -c16 on /1k.bin completes,
+# GET / -> 200), a failed size tried once more (servers.py minram).
 if ! skip minram; then
   if has_server ours; then
-    wait_quiet
-    say "min RAM of ours (binary search 4..256 MiB)"
-    low=4 high=256   # low is assumed to fail (the image alone is larger), high must pass
-    minram_retries=0 minram_retry_passed=()
-    if ours_minram_try "$high"; then
-      while ((high - low > 1)); do
-        mid=$(((low + high) / 2))
-        # A failure is tried once more: a stalled transfer (seen on this server, at any size)
-        # would otherwise pass for a RAM limit. Retries are counted in the note.
-        if ours_minram_try "$mid"; then high=$mid
-        else
-          say "  retrying ${mid} MiB once"; minram_retries=$((minram_retries + 1))
-          if ours_minram_try "$mid"; then high=$mid; minram_retry_passed+=("$mid"); else low=$mid; fi
-        fi
-      done
-      note="binary search, min-ram.sh criteria; $minram_retries failure(s) retried"
-      ((${#minram_retry_passed[@]} == 0)) || note="$note, passed on retry at ${minram_retry_passed[*]} MiB (first attempt failed)"
-      record min_ram_MiB ours "$high" "" "$note"
-    else
-      record min_ram_MiB ours "" "" "fails even at 256 MiB"
-    fi
+    "${servers[@]}" minram
   fi
   # The baseline's images do not change between runs: reuse its min-ram.sh result for the
   # same Image + initramfs + script unless BASELINE_MINRAM=rerun.
@@ -501,31 +374,9 @@ if ! skip minram; then
 fi
 
 # ---- 3e. 1024 concurrent keep-alive connections ------------------------------------------
-C1024_S=10
+# wrk -t1 -c1024 -d10s --timeout 10s /1k.bin against each server; ours with max_connections=1100.
 if ! skip c1024; then
-  for s in "${servers_in_order[@]}"; do
-    extra=""; [[ $s == ours ]] && extra="max_connections=1100"
-    wait_quiet
-    say "wrk -t1 -c1024 -d${C1024_S}s --timeout 10s against $s"
-    start_background "$s" 256M "$extra"
-    if wait_200 "$s" 120; then
-      out="$RESULTS/c1024-$s.txt"
-      timeout $((C1024_S + 60)) wrk -t1 -c1024 -d"${C1024_S}s" --timeout 10s \
-        "http://127.0.0.1:$(port_of "$s")/1k.bin" >"$out" 2>&1 || true
-      rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
-      errors=$(awk '/Socket errors:/{gsub(/,/,""); print $4 + $6 + $8 + $10} ' "$out")
-      non2xx=$(awk '/Non-2xx/{print $NF}' "$out")
-      detail=$(grep -E 'Socket errors|Non-2xx|requests in' "$out" | sed 's/^ *//' | paste -sd';')
-      record c1024_rps "$s" "${rps:-}" "" "$detail"
-      record c1024_errors "$s" "$(( ${errors:-0} + ${non2xx:-0} ))" "" "socket errors + non-2xx"
-      say "  $s: ${rps:-?} req/s; $detail"
-      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$(port_of "$s")/" 2>/dev/null || true)
-      [[ $code == 200 ]] || record c1024_after "$s" "$code" "" "GET / after the load did not answer 200"
-    else
-      record c1024_rps "$s" "" "" "did not come up"
-    fi
-    stop_background
-  done
+  "${servers[@]}" c1024
 fi
 
 # ---- 3f. beyond the limits: 503, not failure (ours only) -----------------------------------
@@ -538,60 +389,14 @@ fi
 # wrk's socket errors, and GET / -> 200 afterwards (3 tries in ~6 s). wrk counts a
 # connection the server closes after its 503 as one read error, so a server that answers
 # every refused client 503 has no more socket errors than 503s; the rest are resets.
-OVERLOAD_S=10 OVERLOAD_LOWMEM=16M OVERLOAD_NET=user
-overload_run() { # prefix memory extra_bootargs connections path
-  local prefix=$1 memory=$2 extra=$3 connections=$4 path=$5 out code ok200 count503 other errors
-  local alive=0 in_netns=() base detail log
-  if [[ $OVERLOAD_NET == tap ]]; then in_netns=(ip netns exec "$NETNS") base="http://10.0.3.15"
-  else base="http://127.0.0.1:$(port_of ours)"; fi
-  wait_quiet
-  say "overload $prefix over $OVERLOAD_NET: ours at -m $memory ($extra), wrk -t1 -c$connections -d${OVERLOAD_S}s $path"
-  log="$RESULTS/console-$prefix-ours.log"
-  "${in_netns[@]}" bash -c "$(start_command ours "$OVERLOAD_NET" "$memory" "$log" "$extra")" &
-  SERVER_PID=$!
-  STARTED_PIDS+=("$SERVER_PID")
-  local deadline=$((SECONDS + 120)) up=0
-  while ((SECONDS < deadline)) && kill -0 "$SERVER_PID" 2>/dev/null; do
-    code=$("${in_netns[@]}" curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$base/" 2>/dev/null || true)
-    [[ $code == 200 ]] && { up=1; break; }
-    sleep 0.2
-  done
-  if ((up)); then
-    out="$RESULTS/$prefix-ours.txt"
-    timeout $((OVERLOAD_S + 60)) "${in_netns[@]}" wrk -t1 -c"$connections" -d"${OVERLOAD_S}s" --timeout 10s \
-      -s "$HERE/status.lua" "$base$path" >"$out" 2>&1 || true
-    ok200=$(awk '$1 == "status" && $2 == 200 {print $3}' "$out")
-    count503=$(awk '$1 == "status" && $2 == 503 {print $3}' "$out")
-    other=$(awk '$1 == "status" && $2 != 200 && $2 != 503 {n += $3} END {print n + 0}' "$out")
-    errors=$(awk '/Socket errors:/{gsub(/,/,""); print $4 + $6 + $8 + $10}' "$out")
-    for _ in 1 2 3; do
-      code=$("${in_netns[@]}" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$base/" 2>/dev/null || true)
-      [[ $code == 200 ]] && { alive=1; break; }
-      sleep 1
-    done
-    detail="$OVERLOAD_NET net, -m $memory, $extra, wrk -c$connections $path: ${ok200:-0} × 200, ${count503:-0} × 503, $other other"
-    detail="$detail; $(grep -E 'Socket errors|requests in' "$out" | sed 's/^ *//' | paste -sd';')"
-    detail="$detail; $(grep -c 'over the connection limit' "$log" || true) console lines 'over the connection limit'"
-    ((alive)) || detail="$detail; GET / afterwards: ${code:-no answer}"
-    record "${prefix}_503" ours "${count503:-0}" "" "$detail"
-    record "${prefix}_other" ours "$other" "" ""
-    record "${prefix}_errors" ours "${errors:-0}" "" "wrk socket errors (connect + read + write + timeout)"
-    record "${prefix}_alive" ours "$alive" "" "GET / -> 200 after the load (1 = yes)"
-    say "  $detail; alive after: $alive"
-  else
-    record "${prefix}_503" ours "" "" "did not come up at -m $memory"
-    record "${prefix}_alive" ours 0 "" "did not come up at -m $memory"
-  fi
-  stop_background
-}
 if ! skip overload && has_server ours; then
+  overload_netns=()
   if [[ $(id -u) == 0 ]]; then
     NETNS="bsbench$$"
-    if NS="$NETNS" "$BASELINE/netns-tap.sh" up >"$RESULTS/netns-overload.log" 2>&1; then OVERLOAD_NET=tap
+    if NS="$NETNS" "$BASELINE/netns-tap.sh" up >"$RESULTS/netns-overload.log" 2>&1; then overload_netns=(--netns "$NETNS")
     else NS="$NETNS" "$BASELINE/netns-tap.sh" down >/dev/null 2>&1 || true; NETNS=""; fi
   fi
-  overload_run over_limit 256M "max_connections=1024" 1200 /1k.bin
-  overload_run low_memory "$OVERLOAD_LOWMEM" "max_connections=1100" 1024 /100k.bin
+  "${servers[@]}" overload "${overload_netns[@]}"
   if [[ -n "$NETNS" ]]; then NS="$NETNS" "$BASELINE/netns-tap.sh" down >/dev/null 2>&1 || true; NETNS=""; fi
 fi
 
