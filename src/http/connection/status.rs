@@ -1,10 +1,10 @@
 //! The two responses the connection layer itself produces: `408` and `503`.
 
-use alloc::string::String;
-use core::fmt::Write as _;
+use alloc::format;
 
 use super::ResponseContext;
-use crate::http::{Body, Response, format_http_date};
+use crate::http::response::{HeadWriter, Persistence};
+use crate::http::{Body, Response};
 
 /// The two statuses the connection layer itself produces (the parser and the site semantics
 /// produce all others).
@@ -17,41 +17,35 @@ pub(super) enum Status {
     ServiceUnavailable,
 }
 
-/// A small plain-text response that closes the connection.
+/// A small plain-text response that closes the connection. Its head comes from the same
+/// [`HeadWriter`] as every other response's.
 pub(super) fn status_response(
     status: Status,
     head_only: bool,
     context: &ResponseContext<'_>,
 ) -> Response {
-    let (code, reason, extra_field, body): (u16, &str, &str, &'static [u8]) = match status {
+    let (code, retry_after_s, body): (u16, Option<&str>, &'static [u8]) = match status {
         Status::RequestTimeout => (
             408,
-            "Request Timeout",
-            "",
+            None,
             b"408 Request Timeout: the request did not arrive in time.\n",
         ),
         Status::ServiceUnavailable => (
             503,
-            "Service Unavailable",
-            "Retry-After: 1\r\n",
+            Some("1"),
             b"503 Service Unavailable: too many connections, retry in a second.\n",
         ),
     };
-    let mut head = String::new();
-    let _ = write!(head, "HTTP/1.1 {code} {reason}\r\n");
-    if let Some(now_unix_s) = context.now_unix_s {
-        // RFC 9110 §6.6.1: an origin server with a clock sends Date.
-        let _ = write!(head, "Date: {}\r\n", format_http_date(now_unix_s));
+    let mut head = HeadWriter::new(code, context.now_unix_s, context.settings);
+    head.field("Content-Type", "text/plain; charset=utf-8");
+    head.field("Content-Length", &format!("{}", body.len()));
+    if let Some(retry_after_s) = retry_after_s {
+        // RFC 9110 §10.2.3: delay-seconds after which the client may retry.
+        head.field("Retry-After", retry_after_s);
     }
-    let _ = write!(
-        head,
-        "Server: {}\r\n{extra_field}Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        context.settings.server_name,
-        body.len()
-    );
     Response {
         status: code,
-        head: head.into_bytes(),
+        head: head.finish(Persistence::closing()),
         // RFC 9110 §9.3.2: a response to HEAD carries the fields of GET but no content.
         body: if head_only {
             Body::Empty

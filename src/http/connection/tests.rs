@@ -127,6 +127,35 @@ fn request_head_timeout_is_exact_and_answers_408() {
     assert_eq!(connection.next_deadline_us(), None);
 }
 
+/// The 408 head comes from the same writer as every other response (`HeadWriter`): the same
+/// field order and `X-Content-Type-Options: nosniff`.
+#[test]
+fn request_head_timeout_head_has_the_common_fields_and_order() {
+    let (site, settings) = (site(), settings());
+    let context = ResponseContext {
+        site: &site,
+        settings: &settings,
+        now_unix_s: Some(0),
+    };
+    let mut connection = new_connection(0);
+    connection.receive(b"GET /hel", 1, &context);
+    assert_eq!(
+        connection.poll_timers(10_000_000, &context),
+        Some(TimeoutEvent::RequestHead)
+    );
+    let output = drain(&mut connection, 4096, 10_000_000);
+    let body = b"408 Request Timeout: the request did not arrive in time.\n";
+    let mut expected = b"HTTP/1.1 408 Request Timeout\r\nServer: test\r\n\
+          Date: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Type: text/plain; charset=utf-8\r\n\
+          Content-Length: 57\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
+        .to_vec();
+    expected.extend_from_slice(body);
+    assert_eq!(
+        String::from_utf8_lossy(&output),
+        String::from_utf8_lossy(&expected)
+    );
+}
+
 #[test]
 fn idle_connection_closes_silently_after_keep_alive_timeout() {
     let (site, settings) = (site(), settings());
@@ -226,9 +255,10 @@ fn refusing_connection_answers_503_with_retry_after() {
     let output = drain(&mut connection, 4096, 2);
     assert_eq!(
         output,
-        b"HTTP/1.1 503 Service Unavailable\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n\
-          Server: test\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n\
-          Content-Length: 66\r\nConnection: close\r\n\r\n"
+        b"HTTP/1.1 503 Service Unavailable\r\nServer: test\r\n\
+          Date: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Type: text/plain; charset=utf-8\r\n\
+          Content-Length: 66\r\nRetry-After: 1\r\nX-Content-Type-Options: nosniff\r\n\
+          Connection: close\r\n\r\n"
     );
     assert_eq!(connection.disposition(), Disposition::Close);
 }
