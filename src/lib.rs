@@ -7,9 +7,9 @@
 //! | module | what it does |
 //! |---|---|
 //! | [`http`] | HTTP/1.1 request parsing, static-file semantics, responses, the per-connection state machine |
-//! | [`tar`] | reader of the ustar/PAX archive that `build.rs` packs from `disk/` |
 //! | [`site`] | the site index: path → file bytes, size, modification time, ETag |
-//! | [`site_rules`] | path and ETag rules shared with the build-time packer |
+//! | [`site::archive`] | reader of the ustar/PAX archive that `build.rs` packs from `disk/` |
+//! | [`site::rules`] | path and ETag rules shared with the build-time packer |
 //! | [`config`] | bootargs (`/chosen/bootargs`) parsed into typed settings |
 //! | [`dtb`] | queries over the flattened device tree: memory, UART, GIC, timer, NICs, bootargs |
 //! | [`address_claim`] | IPv4 address conflict detection (RFC 5227): ARP probes, announcements, conflicts |
@@ -28,6 +28,4 @@ pub mod http;
 pub mod offload;
 pub mod server;
 pub mod site;
-pub mod site_rules;
-pub mod tar;
 mod tcp_frame;

@@ -47,7 +47,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
 
 /// How the connection header of a response is chosen.
 #[derive(Debug, Clone, Copy)]
-struct Persistence {
+pub(super) struct Persistence {
     /// Send `Connection: close` and close after the response.
     close_after: bool,
     /// Send `Connection: keep-alive` (HTTP/1.0 client that asked for it, RFC 9112 §C.2.2).
@@ -62,7 +62,8 @@ impl Persistence {
         }
     }
 
-    fn closing() -> Persistence {
+    /// `Connection: close`, and the connection closes after the response.
+    pub(super) fn closing() -> Persistence {
         Persistence {
             close_after: true,
             keep_alive_header: false,
@@ -70,13 +71,21 @@ impl Persistence {
     }
 }
 
-/// Builds a response head: status line, header fields, final CRLF.
-struct HeadWriter {
+/// Builds a response head: status line, header fields, final CRLF. Every response head comes
+/// from here (the file responses, error pages, and the connection layer's `408` and `503`), so
+/// all share one field order: `Server`, `Date`, the response's own fields,
+/// `X-Content-Type-Options`, `Connection`.
+pub(super) struct HeadWriter {
     text: String,
 }
 
 impl HeadWriter {
-    fn new(status: u16, now_unix_s: Option<u64>, settings: &ResponseSettings) -> HeadWriter {
+    /// Starts a head with the status line, `Server` and (with a clock) `Date`.
+    pub(super) fn new(
+        status: u16,
+        now_unix_s: Option<u64>,
+        settings: &ResponseSettings,
+    ) -> HeadWriter {
         let mut writer = HeadWriter {
             text: String::with_capacity(256),
         };
@@ -94,7 +103,8 @@ impl HeadWriter {
         writer
     }
 
-    fn field(&mut self, name: &str, value: &str) {
+    /// Appends one header field.
+    pub(super) fn field(&mut self, name: &str, value: &str) {
         // Values come from the site, settings or our own formatting; strip CR and LF anyway so a
         // bad Cache-Control bootarg or file name can never split the head.
         self.text.push_str(name);
@@ -107,7 +117,9 @@ impl HeadWriter {
         self.text.push_str("\r\n");
     }
 
-    fn finish(mut self, persistence: Persistence) -> Vec<u8> {
+    /// Appends `X-Content-Type-Options`, the `Connection` field `persistence` asks for and the
+    /// empty line ending the head.
+    pub(super) fn finish(mut self, persistence: Persistence) -> Vec<u8> {
         self.field("X-Content-Type-Options", "nosniff");
         if persistence.close_after {
             self.field("Connection", "close");

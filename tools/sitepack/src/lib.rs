@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 // The path and ETag rules live in the server's source, so the packer and the reader share them.
-#[path = "../../../src/site_rules.rs"]
+#[path = "../../../src/site/rules.rs"]
 mod site_rules;
 pub use site_rules::{PathProblem, is_strong_etag};
 
@@ -312,7 +312,7 @@ impl std::error::Error for PackError {
 }
 
 /// Checks that `path` (relative, `/`-separated) is safe to store and to serve: the reader's
-/// own rules (`src/site_rules.rs`).
+/// own rules (`src/site/rules.rs`).
 pub fn validate_site_path(path: &str) -> Result<(), PathProblem> {
     site_rules::check_path(path)
 }

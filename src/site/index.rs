@@ -4,7 +4,7 @@
 //! `docs/guide.html`). The file bytes are slices of the archive, which is part of the kernel image,
 //! so nothing is copied.
 //!
-//! [`Site::from_archive`] reads the archive with [`crate::tar`]. Paths and ETags are normally
+//! [`Site::from_archive`] reads the archive with [`super::archive`]. Paths and ETags are normally
 //! slices of the archive too; the few strings that must be made at boot (a path assembled from the
 //! ustar `prefix` and `name` fields, an ETag computed for a file the packer did not tag) are leaked
 //! once, since the index lives as long as the kernel.
@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Bound;
 
-use crate::tar::{self, TarError};
+use super::archive::{self as tar, TarError};
 
 /// One regular file of the site.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +56,7 @@ impl Site {
         site
     }
 
-    /// Builds the index from the embedded archive (see [`crate::tar`] for what is accepted).
+    /// Builds the index from the embedded archive (see [`super::archive`] for what is accepted).
     ///
     /// Duplicate paths: the later entry wins, as when a tar archive is extracted (later members
     /// overwrite earlier ones); `sitepack` never writes duplicates. A file without a

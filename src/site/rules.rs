@@ -1,6 +1,6 @@
 //! The rules every file of the site archive obeys, shared word for word by the build-time packer
 //! (`tools/sitepack`, which compiles this file with `#[path]`) and the boot-time reader
-//! (`tar.rs`), so the two can never disagree. Plain `core` only: it builds in both crates.
+//! (`archive.rs`), so the two can never disagree. Plain `core` only: it builds in both crates.
 
 use core::fmt;
 

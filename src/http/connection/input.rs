@@ -1,0 +1,283 @@
+//! The receiving side of a connection: the input buffer, parsing request heads, discarding
+//! request bodies, and the end of input (the client's FIN, or a final response queued).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write as _;
+
+use super::status::{Status, status_response};
+use super::{Connection, InputState, MAX_QUEUED_RESPONSES, ResponseContext};
+use crate::http::{
+    Method, ParseOutcome, Request, RequestError, Target, error_response, parse_request, respond,
+};
+
+/// Input buffer capacity kept between requests; a larger buffer (grown by a large head) is freed.
+const INPUT_RETAINED_BYTES: usize = 4096;
+
+/// The interim response sent ahead of the final one to a client that expects it
+/// (RFC 9110 §15.2.1, §10.1.1).
+const CONTINUE_INTERIM_RESPONSE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Longest request description kept for the access log (`GET /path`), in bytes.
+const LOG_REQUEST_MAX_BYTES: usize = 200;
+
+impl Connection {
+    /// Offers bytes received from the client; returns how many were consumed (fewer than offered
+    /// when the connection pushes back: input buffer full or too many responses queued). Parses
+    /// and answers every complete request. Call with an empty slice to resume parsing after
+    /// output drained.
+    pub fn receive(
+        &mut self,
+        incoming: &[u8],
+        now_us: u64,
+        context: &ResponseContext<'_>,
+    ) -> usize {
+        if !incoming.is_empty() {
+            self.last_activity_us = now_us;
+        }
+        let mut consumed = 0usize;
+        loop {
+            self.process_buffered(now_us, context);
+            let rest = incoming.get(consumed..).unwrap_or(&[]);
+            if self.aborted || self.input_state == InputState::Ended {
+                // Nothing more will be answered: swallow the rest so the client is not stalled
+                // by a closed window while its last response goes out (a lingering close).
+                self.input.clear();
+                return incoming.len();
+            }
+            if rest.is_empty() {
+                return consumed;
+            }
+            if let InputState::DiscardingBody { remaining_bytes } = self.input_state {
+                // `process_buffered` emptied `input` first; discard straight from the offer.
+                let discarded = usize::try_from(remaining_bytes)
+                    .unwrap_or(usize::MAX)
+                    .min(rest.len());
+                consumed += discarded;
+                self.input_state = InputState::DiscardingBody {
+                    remaining_bytes: remaining_bytes - discarded as u64,
+                };
+                continue;
+            }
+            if self.outgoing.len() >= MAX_QUEUED_RESPONSES {
+                return consumed;
+            }
+            let room = self.input_capacity.saturating_sub(self.input.len());
+            if room == 0 {
+                // `process_buffered` answers a full buffer with an error; be safe regardless.
+                return consumed;
+            }
+            let taken = room.min(rest.len());
+            self.input
+                .extend_from_slice(rest.get(..taken).unwrap_or(&[]));
+            consumed += taken;
+            if self.request_started_us.is_none() && !self.blocked_on_output {
+                self.request_started_us = Some(now_us);
+            }
+        }
+    }
+
+    /// The client closed its sending half (TCP FIN): no more requests will come. Complete
+    /// requests still waiting in the input buffer (behind a full response queue) are answered
+    /// as the queue drains — the FIN ends the requests, not the responses (RFC 9112 §9.6); a
+    /// partial request is dropped. Then the connection closes.
+    pub fn receive_closed(&mut self) {
+        if self.input_state == InputState::Ended {
+            return;
+        }
+        self.peer_closed = true;
+        // Everything received has been parsed unless the response queue stopped the parser.
+        let parsing_paused = self.outgoing.len() >= MAX_QUEUED_RESPONSES && !self.input.is_empty();
+        if !parsing_paused {
+            self.end_input();
+        }
+    }
+
+    /// No more requests will be read.
+    pub(super) fn end_input(&mut self) {
+        self.input_state = InputState::Ended;
+        self.input.clear();
+        self.request_started_us = None;
+    }
+
+    /// Parses and answers what the input buffer holds, as far as the queue allows.
+    fn process_buffered(&mut self, now_us: u64, context: &ResponseContext<'_>) {
+        loop {
+            match self.input_state {
+                InputState::Ended => {
+                    self.input.clear();
+                    return;
+                }
+                InputState::DiscardingBody { remaining_bytes } => {
+                    let discarded = usize::try_from(remaining_bytes)
+                        .unwrap_or(usize::MAX)
+                        .min(self.input.len());
+                    self.input.drain(..discarded);
+                    let remaining_bytes = remaining_bytes - discarded as u64;
+                    if remaining_bytes > 0 {
+                        self.input_state = InputState::DiscardingBody { remaining_bytes };
+                        if self.peer_closed {
+                            // The rest of the body will never come.
+                            self.end_input();
+                        }
+                        return;
+                    }
+                    self.input_state = InputState::Head;
+                    self.request_started_us = (!self.input.is_empty()).then_some(now_us);
+                }
+                InputState::Head => {
+                    if self.input.is_empty() {
+                        if self.peer_closed {
+                            self.end_input();
+                        }
+                        // A large head grew the buffer; do not keep that much per idle
+                        // connection.
+                        if self.input.capacity() > INPUT_RETAINED_BYTES {
+                            self.input = Vec::new();
+                        }
+                        return;
+                    }
+                    if self.outgoing.len() >= MAX_QUEUED_RESPONSES {
+                        // Stop the request clock: the client is waiting for us, not we for it.
+                        self.blocked_on_output = true;
+                        self.request_started_us = None;
+                        return;
+                    }
+                    if self.blocked_on_output {
+                        self.blocked_on_output = false;
+                        self.request_started_us = Some(now_us);
+                    }
+                    if !self.parse_one(now_us, context) {
+                        if self.peer_closed && self.input_state == InputState::Head {
+                            // Only a partial request is left, and nothing more will come.
+                            self.end_input();
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parses one request head from the input buffer and queues its response. Returns whether a
+    /// request was consumed (so another may follow).
+    fn parse_one(&mut self, now_us: u64, context: &ResponseContext<'_>) -> bool {
+        let outcome = parse_request(&self.input, &self.limits);
+        match outcome {
+            ParseOutcome::Partial => {
+                if self.input.len() >= self.input_capacity {
+                    // The parser should have rejected a head this long; answer as it would.
+                    let response = error_response(
+                        &RequestError::HeaderSectionTooLarge,
+                        context.site,
+                        context.now_unix_s,
+                        context.settings,
+                    );
+                    self.queue_final(response, String::from("(request head too large)"), now_us);
+                }
+                false
+            }
+            ParseOutcome::Error(error) => {
+                let response =
+                    error_response(&error, context.site, context.now_unix_s, context.settings);
+                let mut description = String::new();
+                let _ = write!(description, "({error:?})");
+                truncate_description(&mut description);
+                self.queue_final(response, description, now_us);
+                false
+            }
+            ParseOutcome::Complete { request, head_len } => {
+                let description = if self.access_log {
+                    describe_request(&request)
+                } else {
+                    String::new()
+                };
+                // The parser has already refused bodies above `discard_body_max_bytes` (413).
+                let body_bytes = request.content_length.unwrap_or(0);
+                let response = if self.refusing {
+                    status_response(
+                        Status::ServiceUnavailable,
+                        request.method == Method::Head,
+                        context,
+                    )
+                } else {
+                    respond(&request, context.site, context.now_unix_s, context.settings)
+                };
+                let close = response.close_after || request.wants_close() || self.refusing;
+                // RFC 9110 §10.1.1: a client that expects 100-continue may hold the content back
+                // until it sees `100 (Continue)`, and one that gets the final response first may
+                // skip the content altogether — and then its next request would be read as body.
+                // Send the interim response first (as nginx does when it discards a body), unless
+                // the content has begun to arrive (the RFC lets the server omit it then) or the
+                // connection closes after this response (nothing more is read).
+                let content_started = self.input.len() > head_len;
+                let send_continue =
+                    !close && body_bytes > 0 && !content_started && request.expects_continue();
+                drop(request);
+                let mut response = response;
+                if send_continue {
+                    response
+                        .head
+                        .splice(0..0, CONTINUE_INTERIM_RESPONSE.iter().copied());
+                }
+                self.input.drain(..head_len.min(self.input.len()));
+                if close {
+                    self.queue_final(response, description, now_us);
+                    return false;
+                }
+                self.queue(response, description, now_us);
+                if body_bytes > 0 {
+                    // RFC 9112 §6.3: the body is framed by Content-Length; read past it.
+                    self.input_state = InputState::DiscardingBody {
+                        remaining_bytes: body_bytes,
+                    };
+                    self.request_started_us = Some(now_us);
+                } else {
+                    self.request_started_us = (!self.input.is_empty()).then_some(now_us);
+                }
+                true
+            }
+        }
+    }
+}
+
+/// `METHOD target`, without control characters, bounded, for the access log.
+fn describe_request(request: &Request<'_>) -> String {
+    let mut description = String::from(request.method.as_str());
+    description.push(' ');
+    match &request.target {
+        Target::Path { path, query } => {
+            description.push_str(path);
+            if let Some(query) = query {
+                description.push('?');
+                description.push_str(query);
+            }
+        }
+        Target::Asterisk => description.push('*'),
+        Target::Authority(authority) => description.push_str(authority),
+    }
+    // Control characters could forge log lines; the decoded path may hold any UTF-8.
+    let mut cleaned: String = description
+        .chars()
+        .map(|character| {
+            if character.is_control() {
+                '?'
+            } else {
+                character
+            }
+        })
+        .collect();
+    truncate_description(&mut cleaned);
+    cleaned
+}
+
+/// Bounds a description for the log, on a character boundary.
+fn truncate_description(description: &mut String) {
+    if description.len() > LOG_REQUEST_MAX_BYTES {
+        let mut end = LOG_REQUEST_MAX_BYTES;
+        while !description.is_char_boundary(end) {
+            end -= 1;
+        }
+        description.truncate(end);
+    }
+}

@@ -1,0 +1,253 @@
+//! The per-connection HTTP/1.1 state machine: bytes in, responses out, time as a parameter.
+//!
+//! [`Connection`] does no I/O. The network loop (`crate::server`) hands it the bytes a TCP socket
+//! received ([`Connection::receive`]), lets it copy its output straight into the socket's send
+//! buffer ([`Connection::transmit`]), tells it how much the socket still holds
+//! ([`Connection::set_transport_backlog`]), and asks it when it next needs attention
+//! ([`Connection::next_deadline_us`], [`Connection::poll_timers`]). Everything the connection
+//! decides — keep the connection, close it after the last response, reset it — is read back from
+//! [`Connection::disposition`].
+//!
+//! What it implements:
+//! - **Pipelining** (RFC 9112 §9.3.2): every complete request in the buffer is parsed and answered;
+//!   responses leave strictly in request order.
+//! - **Bounded memory**: the input buffer holds at most one request head (request line plus header
+//!   section, as [`Limits`] allows); at most [`MAX_QUEUED_RESPONSES`] responses wait to be sent.
+//!   Beyond either, [`Connection::receive`] consumes fewer bytes, so TCP flow control pushes back
+//!   on the client.
+//! - **Request bodies**: a body announced by `Content-Length` (RFC 9112 §6.2) up to
+//!   [`Limits::discard_body_max_bytes`] is read and discarded, so the next request on the
+//!   connection is framed correctly; a larger one gets `413 Content Too Large` and the connection
+//!   is closed (RFC 9110 §15.5.14). A client that sent `Expect: 100-continue` gets `100 Continue`
+//!   ahead of the final response, so it sends the body it announced (RFC 9110 §10.1.1).
+//! - **Persistence** (RFC 9112 §9.3, §9.6): a response marked `close_after` is the last one; the
+//!   connection stops reading, sends it, then reports [`Disposition::Close`].
+//! - **Time limits** ([`ConnectionTimeouts`], the nginx `client_header_timeout`,
+//!   `keepalive_timeout` and `send_timeout`): an incomplete request head gets `408 Request Timeout`
+//!   and the connection closes; an idle persistent connection closes silently; a client that stops
+//!   reading is reset.
+//!
+//! Time is in microseconds since an arbitrary epoch (the server passes smoltcp's `Instant`), so the
+//! access log can measure how long a response took to hand over; the timeouts are configured in
+//! milliseconds.
+//!
+//! The code is split by side: `input` reads and parses request heads and discards bodies,
+//! `output` queues responses and copies them into the transport, `timers` applies the time limits,
+//! and `status` builds the two responses this layer produces itself (`408`, `503`).
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::{Limits, ResponseSettings};
+use crate::site::Site;
+
+mod input;
+mod output;
+mod status;
+mod timers;
+
+use output::Outgoing;
+pub use timers::{ConnectionTimeouts, TimeoutEvent};
+
+/// Most responses queued on one connection before it stops reading further requests.
+///
+/// A pipelining client gets flow control instead of unbounded memory use: responses to static
+/// files are cheap (a head and a slice), but a client could otherwise queue thousands of them.
+pub const MAX_QUEUED_RESPONSES: usize = 16;
+
+/// What a response needs besides the request: the site, the response settings and the time of
+/// day (for `Date`), borrowed from the server for one call.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseContext<'a> {
+    /// The site being served.
+    pub site: &'a Site,
+    /// Settings shaping every response.
+    pub settings: &'a ResponseSettings,
+    /// Seconds since the Unix epoch, if the clock is known (no `Date` header otherwise,
+    /// RFC 9110 §6.6.1 allows this for a server without a clock).
+    pub now_unix_s: Option<u64>,
+}
+
+/// What the network loop should do with the connection's socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Keep the connection: read, write, wait.
+    Open,
+    /// All output has been handed over; close the socket gracefully (FIN after the send buffer).
+    Close,
+    /// Drop the connection at once (TCP RST): the client stopped reading.
+    Abort,
+}
+
+/// One answered request, for the access log: kept only when the log is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// Method and target as received (`GET /index.html`), truncated and with control bytes
+    /// replaced, or a description of the error for requests that could not be parsed.
+    pub request: String,
+    /// Status code of the response.
+    pub status: u16,
+    /// Bytes of the response: head plus body.
+    pub response_bytes: u64,
+    /// When the request was parsed, in microseconds.
+    pub parsed_at_us: u64,
+    /// When the last byte of the response was handed to the transport, in microseconds.
+    pub sent_at_us: u64,
+}
+
+/// Where reading the client's byte stream stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InputState {
+    /// Reading a request head.
+    Head,
+    /// Reading and discarding this many more bytes of a request body.
+    DiscardingBody { remaining_bytes: u64 },
+    /// No more requests will be read: the last response is queued, or the client closed its
+    /// half of the connection. Further input is discarded.
+    Ended,
+}
+
+/// The state of one HTTP/1.x connection (see the module documentation).
+#[derive(Debug)]
+pub struct Connection {
+    limits: Limits,
+    timeouts: ConnectionTimeouts,
+    /// Unparsed bytes: at most one request head (plus whatever pipelined bytes fit).
+    input: Vec<u8>,
+    /// Bound on `input`: the largest request head the limits allow.
+    input_capacity: usize,
+    input_state: InputState,
+    /// Responses in request order; the front one is being sent.
+    outgoing: VecDeque<Outgoing>,
+    /// Start of the current request-head (or body) clock; `None` while idle, ended or blocked.
+    request_started_us: Option<u64>,
+    /// Parsing is paused because [`MAX_QUEUED_RESPONSES`] responses wait; the request clock is
+    /// stopped meanwhile, since the delay is ours, not the client's.
+    blocked_on_output: bool,
+    /// Last time bytes came in or went out (keep-alive idle clock).
+    last_activity_us: u64,
+    /// Last time output made progress, or became pending (send-stall clock).
+    last_output_progress_us: u64,
+    /// Bytes the transport still holds (unsent or unacknowledged), as last reported.
+    transport_backlog_bytes: usize,
+    /// Abort decided (send stall).
+    aborted: bool,
+    /// The client closed its sending half (TCP FIN): what `input` holds is all that will come.
+    peer_closed: bool,
+    /// Every request is answered with `503 Service Unavailable` (the server is at its limit).
+    refusing: bool,
+    /// Keep [`RequestRecord`]s for the access log.
+    access_log: bool,
+    finished_records: Vec<RequestRecord>,
+    /// Requests answered (responses queued) over the connection's life.
+    requests_answered: u64,
+    /// Bytes handed to the transport over the connection's life.
+    bytes_transmitted: u64,
+}
+
+impl Connection {
+    /// A new connection opened at `now_us`. The first request head must arrive within
+    /// [`ConnectionTimeouts::request_head_ms`].
+    pub fn new(
+        now_us: u64,
+        limits: Limits,
+        timeouts: ConnectionTimeouts,
+        access_log: bool,
+    ) -> Self {
+        // The request line and the header section are limited separately; a buffer of their sum
+        // (plus the final CRLF) holds any head the parser would accept.
+        let input_capacity = limits
+            .request_line_max_bytes
+            .saturating_add(limits.header_section_max_bytes)
+            .saturating_add(4);
+        Connection {
+            limits,
+            timeouts,
+            input: Vec::new(),
+            input_capacity,
+            input_state: InputState::Head,
+            outgoing: VecDeque::new(),
+            request_started_us: Some(now_us),
+            blocked_on_output: false,
+            last_activity_us: now_us,
+            last_output_progress_us: now_us,
+            transport_backlog_bytes: 0,
+            aborted: false,
+            peer_closed: false,
+            refusing: false,
+            access_log,
+            finished_records: Vec::new(),
+            requests_answered: 0,
+            bytes_transmitted: 0,
+        }
+    }
+
+    /// A connection accepted while the server is at its connection limit: it reads one request
+    /// head and answers `503 Service Unavailable` with `Retry-After: 1`, then closes
+    /// (RFC 9110 §15.6.4, §10.2.3). If the head does not arrive within the request-head
+    /// timeout, it answers the same `503` (not `408`) and closes.
+    pub fn new_refusing(
+        now_us: u64,
+        limits: Limits,
+        timeouts: ConnectionTimeouts,
+        access_log: bool,
+    ) -> Self {
+        let mut connection = Connection::new(now_us, limits, timeouts, access_log);
+        connection.refusing = true;
+        connection
+    }
+
+    /// What the server should do with the socket now.
+    pub fn disposition(&self) -> Disposition {
+        if self.aborted {
+            Disposition::Abort
+        } else if self.input_state == InputState::Ended && self.outgoing.is_empty() {
+            Disposition::Close
+        } else {
+            Disposition::Open
+        }
+    }
+
+    /// Whether this is an idle persistent connection: at least one request answered, none in
+    /// progress, nothing left to send. Such a connection may be closed at any time (RFC 9112
+    /// §9.3); the server does so to make room when it is at its connection limit.
+    pub fn is_idle_keep_alive(&self) -> bool {
+        self.requests_answered > 0 && self.is_idle()
+    }
+
+    /// Closes an idle persistent connection now, as its idle timer would: the disposition
+    /// becomes [`Disposition::Close`]. Does nothing unless [`Connection::is_idle_keep_alive`].
+    pub fn close_if_idle(&mut self) {
+        if self.is_idle_keep_alive() {
+            self.end_input();
+        }
+    }
+
+    /// Takes the access-log records of responses completed since the last call.
+    pub fn take_records(&mut self) -> Vec<RequestRecord> {
+        core::mem::take(&mut self.finished_records)
+    }
+
+    /// Requests answered so far (responses queued, including error responses).
+    pub fn requests_answered(&self) -> u64 {
+        self.requests_answered
+    }
+
+    /// Bytes handed to the transport so far.
+    pub fn bytes_transmitted(&self) -> u64 {
+        self.bytes_transmitted
+    }
+
+    /// Between requests on a persistent connection, with nothing to send.
+    fn is_idle(&self) -> bool {
+        self.input_state == InputState::Head
+            && self.input.is_empty()
+            && self.request_started_us.is_none()
+            && !self.output_pending()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

@@ -1,0 +1,412 @@
+//! Tests of the connection state machine: pipelining, flow control, request bodies,
+//! persistence, time limits and the access-log records.
+
+use super::*;
+use crate::site::FileEntry;
+use alloc::vec;
+use proptest::prelude::*;
+
+const HELLO: &[u8] = b"hello\n";
+
+fn site() -> Site {
+    Site::from_entries([FileEntry {
+        path: "hello.txt",
+        body: HELLO,
+        modified_unix_s: 1_700_000_000,
+        etag: "\"h\"",
+    }])
+}
+
+fn settings() -> ResponseSettings {
+    ResponseSettings {
+        server_name: "test",
+        cache_control: None,
+    }
+}
+
+fn get(path: &str) -> Vec<u8> {
+    alloc::format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
+}
+
+/// What a connection answers from: the test site and settings, no clock.
+fn context<'a>(site: &'a Site, settings: &'a ResponseSettings) -> ResponseContext<'a> {
+    ResponseContext {
+        site,
+        settings,
+        now_unix_s: None,
+    }
+}
+
+fn new_connection(now_us: u64) -> Connection {
+    Connection::new(
+        now_us,
+        Limits::default(),
+        ConnectionTimeouts::default(),
+        true,
+    )
+}
+
+/// Everything the connection has to send, drained in chunks of `chunk` bytes.
+fn drain(connection: &mut Connection, chunk: usize, now_us: u64) -> Vec<u8> {
+    let mut output = Vec::new();
+    let mut buffer = vec![0u8; chunk];
+    loop {
+        let count = connection.transmit(&mut buffer, now_us);
+        if count == 0 {
+            return output;
+        }
+        output.extend_from_slice(&buffer[..count]);
+    }
+}
+
+/// Status codes of the responses in `output`, in order.
+fn statuses(output: &[u8]) -> Vec<u16> {
+    let text = String::from_utf8_lossy(output);
+    text.match_indices("HTTP/1.1 ")
+        .filter_map(|(index, _)| text.get(index + 9..index + 12)?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn pipelined_responses_are_identical_whatever_the_output_chunk_size() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let mut requests = get("/hello.txt");
+    requests.extend_from_slice(&get("/missing"));
+    requests.extend_from_slice(&get("/hello.txt"));
+    let mut outputs = Vec::new();
+    for chunk in [1, 7, 64, 100_000] {
+        let mut connection = new_connection(0);
+        assert_eq!(connection.receive(&requests, 1, &context), requests.len());
+        outputs.push(drain(&mut connection, chunk, 2));
+        assert_eq!(connection.disposition(), Disposition::Open);
+    }
+    assert_eq!(statuses(&outputs[0]), [200, 404, 200]);
+    assert!(outputs.iter().all(|output| *output == outputs[0]));
+}
+
+#[test]
+fn too_many_queued_responses_push_back_on_input() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let request = get("/hello.txt");
+    let requests: Vec<u8> = (0..1000).flat_map(|_| request.clone()).collect();
+    let mut connection = new_connection(0);
+    let mut offset = connection.receive(&requests, 1, &context);
+    // 16 answered; the input buffer holds at most one maximal head; the rest waits in TCP.
+    assert_eq!(connection.requests_answered(), MAX_QUEUED_RESPONSES as u64);
+    assert!(offset <= connection.input_capacity);
+    let mut answered = 0;
+    for now_us in 2..1000 {
+        answered += statuses(&drain(&mut connection, 4096, now_us)).len();
+        offset += connection.receive(&requests[offset..], now_us, &context);
+        if answered == 1000 {
+            break;
+        }
+    }
+    assert_eq!(answered, 1000);
+    assert_eq!(offset, requests.len());
+}
+
+#[test]
+fn request_head_timeout_is_exact_and_answers_408() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let mut connection = new_connection(1_000);
+    assert_eq!(connection.receive(b"GET /hel", 2_000, &context), 8);
+    // The clock runs from the connection start for the first request.
+    assert_eq!(connection.next_deadline_us(), Some(10_001_000));
+    assert_eq!(connection.poll_timers(10_000_999, &context), None);
+    assert_eq!(
+        connection.poll_timers(10_001_000, &context),
+        Some(TimeoutEvent::RequestHead)
+    );
+    let output = drain(&mut connection, 4096, 10_001_000);
+    assert!(output.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
+    assert_eq!(connection.disposition(), Disposition::Close);
+    assert_eq!(connection.next_deadline_us(), None);
+}
+
+/// The 408 head comes from the same writer as every other response (`HeadWriter`): the same
+/// field order and `X-Content-Type-Options: nosniff`.
+#[test]
+fn request_head_timeout_head_has_the_common_fields_and_order() {
+    let (site, settings) = (site(), settings());
+    let context = ResponseContext {
+        site: &site,
+        settings: &settings,
+        now_unix_s: Some(0),
+    };
+    let mut connection = new_connection(0);
+    connection.receive(b"GET /hel", 1, &context);
+    assert_eq!(
+        connection.poll_timers(10_000_000, &context),
+        Some(TimeoutEvent::RequestHead)
+    );
+    let output = drain(&mut connection, 4096, 10_000_000);
+    let body = b"408 Request Timeout: the request did not arrive in time.\n";
+    let mut expected = b"HTTP/1.1 408 Request Timeout\r\nServer: test\r\n\
+          Date: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Type: text/plain; charset=utf-8\r\n\
+          Content-Length: 57\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
+        .to_vec();
+    expected.extend_from_slice(body);
+    assert_eq!(
+        String::from_utf8_lossy(&output),
+        String::from_utf8_lossy(&expected)
+    );
+}
+
+#[test]
+fn idle_connection_closes_silently_after_keep_alive_timeout() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let mut connection = new_connection(0);
+    connection.receive(&get("/hello.txt"), 5, &context);
+    drain(&mut connection, 4096, 6);
+    connection.set_transport_backlog(100, 6);
+    connection.set_transport_backlog(0, 50);
+    assert_eq!(connection.next_deadline_us(), Some(75_000_050));
+    assert_eq!(connection.poll_timers(75_000_049, &context), None);
+    assert_eq!(
+        connection.poll_timers(75_000_050, &context),
+        Some(TimeoutEvent::KeepAliveIdle)
+    );
+    assert_eq!(connection.disposition(), Disposition::Close);
+    assert!(!connection.has_output());
+}
+
+#[test]
+fn no_sending_progress_aborts_after_send_stall_timeout() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let mut connection = new_connection(0);
+    connection.receive(&get("/hello.txt"), 10, &context);
+    // The transport takes part of the output, then the client's window stays shut.
+    let mut buffer = [0u8; 20];
+    assert_eq!(connection.transmit(&mut buffer, 20), 20);
+    connection.set_transport_backlog(20, 20);
+    assert_eq!(connection.transmit(&mut [], 5_000_000), 0);
+    assert_eq!(connection.next_deadline_us(), Some(30_000_020));
+    assert_eq!(connection.poll_timers(30_000_019, &context), None);
+    assert_eq!(
+        connection.poll_timers(30_000_020, &context),
+        Some(TimeoutEvent::SendStall)
+    );
+    assert_eq!(connection.disposition(), Disposition::Abort);
+}
+
+#[test]
+fn request_body_is_discarded_across_segments() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let mut connection = new_connection(0);
+    let head = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc";
+    assert_eq!(connection.receive(head, 1, &context), head.len());
+    assert_eq!(connection.receive(b"defg", 2, &context), 4);
+    let mut rest = b"hij".to_vec();
+    rest.extend_from_slice(&get("/missing"));
+    assert_eq!(connection.receive(&rest, 3, &context), rest.len());
+    assert_eq!(statuses(&drain(&mut connection, 4096, 4)), [200, 404]);
+}
+
+#[test]
+fn client_close_drops_a_partial_request_and_finishes_after_output() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let mut connection = new_connection(0);
+    let mut bytes = get("/hello.txt");
+    bytes.extend_from_slice(b"GET /hel");
+    connection.receive(&bytes, 1, &context);
+    connection.receive_closed();
+    assert_eq!(connection.disposition(), Disposition::Open);
+    assert_eq!(statuses(&drain(&mut connection, 4096, 2)), [200]);
+    assert_eq!(connection.disposition(), Disposition::Close);
+}
+
+#[test]
+fn connection_close_and_http_1_0_end_the_connection() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    for request in [
+        &b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"[..],
+        &b"GET /hello.txt HTTP/1.0\r\n\r\n"[..],
+    ] {
+        let mut bytes = request.to_vec();
+        // Anything after the last request is ignored.
+        bytes.extend_from_slice(&get("/hello.txt"));
+        let mut connection = new_connection(0);
+        assert_eq!(connection.receive(&bytes, 1, &context), bytes.len());
+        assert_eq!(statuses(&drain(&mut connection, 4096, 2)), [200]);
+        assert_eq!(connection.disposition(), Disposition::Close);
+    }
+}
+
+#[test]
+fn refusing_connection_answers_503_with_retry_after() {
+    let (site, settings) = (site(), settings());
+    let context = ResponseContext {
+        site: &site,
+        settings: &settings,
+        now_unix_s: Some(0),
+    };
+    let mut connection =
+        Connection::new_refusing(0, Limits::default(), ConnectionTimeouts::default(), false);
+    connection.receive(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n", 1, &context);
+    let output = drain(&mut connection, 4096, 2);
+    assert_eq!(
+        output,
+        b"HTTP/1.1 503 Service Unavailable\r\nServer: test\r\n\
+          Date: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Type: text/plain; charset=utf-8\r\n\
+          Content-Length: 66\r\nRetry-After: 1\r\nX-Content-Type-Options: nosniff\r\n\
+          Connection: close\r\n\r\n"
+    );
+    assert_eq!(connection.disposition(), Disposition::Close);
+}
+
+#[test]
+fn oversized_head_is_rejected_and_closes() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let mut connection = new_connection(0);
+    let mut bytes = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n".to_vec();
+    while bytes.len() < 40_000 {
+        bytes.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+    assert_eq!(connection.receive(&bytes, 1, &context), bytes.len());
+    assert_eq!(statuses(&drain(&mut connection, 4096, 2)), [431]);
+    assert_eq!(connection.disposition(), Disposition::Close);
+}
+
+#[test]
+fn access_log_records_status_bytes_and_times() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let mut connection = new_connection(0);
+    connection.receive(
+        b"GET /hello.txt?x=1 HTTP/1.1\r\nHost: t\r\n\r\n",
+        100,
+        &context,
+    );
+    let output = drain(&mut connection, 4096, 350);
+    let records = connection.take_records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, 200);
+    assert_eq!(records[0].response_bytes, output.len() as u64);
+    assert_eq!((records[0].parsed_at_us, records[0].sent_at_us), (100, 350));
+    assert_eq!(records[0].request, "GET /hello.txt?x=1");
+}
+
+/// RFC 9110 §10.1.1: a client that sent `Expect: 100-continue` may wait for the interim
+/// response before sending the content; when the final response came first it may even
+/// skip the content. Sending `100 Continue` before the final response (as nginx does when it
+/// discards a body) tells it to send the content, so the body bytes and the next request
+/// stay framed as the client means them.
+#[test]
+fn expect_100_continue_gets_an_interim_response_before_the_final_one() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let head =
+        b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-Continue\r\n\r\n";
+    let mut connection = new_connection(0);
+    assert_eq!(connection.receive(head, 1, &context), head.len());
+    let output = drain(&mut connection, 4096, 2);
+    assert!(
+        output.starts_with(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"),
+        "{}",
+        String::from_utf8_lossy(&output)
+    );
+    assert!(output.ends_with(HELLO));
+    // The content, then the next request: both framed as sent.
+    let mut rest = b"abcde".to_vec();
+    rest.extend_from_slice(&get("/missing"));
+    assert_eq!(connection.receive(&rest, 3, &context), rest.len());
+    assert_eq!(statuses(&drain(&mut connection, 4096, 4)), [404]);
+    assert_eq!(connection.disposition(), Disposition::Open);
+
+    // No interim response: without content, when the content already arrived, for
+    // HTTP/1.0 (RFC 9110 §10.1.1: MUST ignore the expectation), and before a final response
+    // that closes the connection.
+    let cases: [&[u8]; 4] = [
+        b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n",
+        b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\nx",
+        b"GET /hello.txt HTTP/1.0\r\nContent-Length: 1\r\nExpect: 100-continue\r\nConnection: keep-alive\r\n\r\n",
+        b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+    ];
+    for request in cases {
+        let mut connection = new_connection(0);
+        connection.receive(request, 1, &context);
+        let output = drain(&mut connection, 4096, 2);
+        assert_eq!(
+            statuses(&output),
+            [200],
+            "{}",
+            String::from_utf8_lossy(request)
+        );
+    }
+}
+
+/// Found by the attack run: 60 pipelined requests followed by the client's FIN got 38
+/// answers. The requests beyond the response queue waited in the input buffer, and the FIN
+/// threw them away. A half-closed client still gets every complete request answered
+/// (RFC 9112 §9.6: the FIN ends the requests, not the responses).
+#[test]
+fn requests_waiting_behind_a_full_response_queue_are_answered_after_the_peer_fin() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let count = MAX_QUEUED_RESPONSES + 4;
+    let requests: Vec<u8> = (0..count).flat_map(|_| get("/hello.txt")).collect();
+    let mut connection = new_connection(0);
+    assert_eq!(connection.receive(&requests, 1, &context), requests.len());
+    assert_eq!(connection.requests_answered(), MAX_QUEUED_RESPONSES as u64);
+    connection.receive_closed();
+    let mut output = Vec::new();
+    for now_us in 2..10 {
+        output.extend_from_slice(&drain(&mut connection, 4096, now_us));
+        connection.receive(&[], now_us, &context);
+    }
+    assert_eq!(statuses(&output), vec![200; count]);
+    assert_eq!(connection.disposition(), Disposition::Close);
+
+    // A partial request left behind the queue is dropped once the queue drains.
+    let mut requests = requests;
+    requests.extend_from_slice(b"GET /hello.txt HTTP/1.1\r\nHo");
+    let mut connection = new_connection(0);
+    assert_eq!(connection.receive(&requests, 1, &context), requests.len());
+    connection.receive_closed();
+    let mut output = Vec::new();
+    for now_us in 2..10 {
+        output.extend_from_slice(&drain(&mut connection, 4096, now_us));
+        connection.receive(&[], now_us, &context);
+    }
+    assert_eq!(statuses(&output), vec![200; count]);
+    assert_eq!(connection.disposition(), Disposition::Close);
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_input_in_arbitrary_pieces_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..4096),
+        cuts in proptest::collection::vec(1usize..512, 1..16),
+        seed_request in any::<bool>(),
+    ) {
+        let (site, settings) = (site(), settings());
+        let context = ResponseContext { site: &site, settings: &settings, now_unix_s: Some(1) };
+        let mut connection = new_connection(0);
+        let mut input = if seed_request { get("/hello.txt") } else { Vec::new() };
+        input.extend_from_slice(&bytes);
+        let mut offset = 0;
+        let mut now_us = 0;
+        for cut in cuts.iter().cycle().take(64) {
+            let end = (offset + cut).min(input.len());
+            let consumed = connection.receive(&input[offset..end], now_us, &context);
+            prop_assert!(consumed <= end - offset);
+            offset += consumed;
+            drain(&mut connection, 300, now_us);
+            now_us += 1_000_000;
+            connection.poll_timers(now_us, &context);
+            if offset == input.len() {
+                break;
+            }
+        }
+    }
+}
