@@ -515,7 +515,7 @@ impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Genet<R, B, C> {
     }
 
     /// Receives one frame, if any, and passes it (without pad and FCS) to `consume`. Frames
-    /// with error bits are dropped and counted on the way. The smoltcp [`Device`] API does the
+    /// with error bits are dropped and counted on the way. The smoltcp [`smoltcp::phy::Device`] API does the
     /// same through tokens.
     pub fn receive_frame<T>(
         &mut self,

@@ -4,7 +4,7 @@
 //! The kernel (`src/kernel/drivers/virtio_net.rs`) implements [`VirtioNetQueues`] on
 //! virtio-drivers' `VirtIONetRaw` rather than its convenience wrapper, because the wrapper
 //! allocates a vector per transmitted frame and waits for each transmission to finish. Here both
-//! directions use fixed buffer pools allocated once ([`pools`]): receive buffers are handed back to
+//! directions use fixed buffer pools allocated once (`pools.rs`): receive buffers are handed back to
 //! the device after smoltcp has read them, transmit buffers are reclaimed when the device reports
 //! them used, and frames are queued without waiting (docs/design-notes.md §7: no transmit
 //! busy-waiting).
@@ -169,8 +169,9 @@ impl<Q: VirtioNetQueues> VirtioNet<Q> {
         }
     }
 
-    /// The queues, for the kernel (e.g. interrupt acknowledgement at bring-up).
-    pub fn queues_mut(&mut self) -> &mut Q {
+    /// The queues, for the tests' fake device.
+    #[cfg(test)]
+    fn queues_mut(&mut self) -> &mut Q {
         &mut self.queues
     }
 

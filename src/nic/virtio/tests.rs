@@ -507,3 +507,92 @@ fn the_card_interface_reports_the_address_and_acknowledges_interrupts() {
             .starts_with("virtio-net: 0 frames received")
     );
 }
+
+/// A TCP segment over IPv4 from us as smoltcp builds it with `Checksum::Rx` (checksum left
+/// zero), with `payload_bytes` of payload.
+fn tcp_segment(payload_bytes: usize) -> Vec<u8> {
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::wire::{
+        IpProtocol, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    };
+    let payload = vec![0x5A; payload_bytes];
+    let tcp = TcpRepr {
+        src_port: 80,
+        dst_port: 40000,
+        control: TcpControl::Psh,
+        seq_number: TcpSeqNumber(1000),
+        ack_number: Some(TcpSeqNumber(5000)),
+        window_len: 64240,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload: &payload,
+    };
+    let mut bytes = vec![0u8; 14 + 20 + tcp.buffer_len()];
+    let mut ethernet = EthernetFrame::new_unchecked(&mut bytes[..]);
+    EthernetRepr {
+        src_addr: EthernetAddress(MAC),
+        dst_addr: EthernetAddress(PEER_MAC),
+        ethertype: EthernetProtocol::Ipv4,
+    }
+    .emit(&mut ethernet);
+    let mut ip = Ipv4Packet::new_unchecked(ethernet.payload_mut());
+    Ipv4Repr {
+        src_addr: OUR_IP,
+        dst_addr: PEER_IP,
+        next_header: IpProtocol::Tcp,
+        payload_len: tcp.buffer_len(),
+        hop_limit: 64,
+    }
+    .emit(&mut ip, &ChecksumCapabilities::default());
+    let mut caps = ChecksumCapabilities::default();
+    caps.tcp = Checksum::Rx;
+    tcp.emit(
+        &mut TcpPacket::new_unchecked(ip.payload_mut()),
+        &IpAddress::Ipv4(OUR_IP),
+        &IpAddress::Ipv4(PEER_IP),
+        &caps,
+    );
+    bytes
+}
+
+/// With offload, the header of a sent TCP frame asks the device to checksum from the TCP header
+/// (virtio 1.2 §5.1.6.2: `VIRTIO_NET_HDR_F_NEEDS_CSUM`, `csum_start`, `csum_offset`) and, for a
+/// large segment, to cut it (`gso_type`, `hdr_len`, `gso_size`); a large frame goes into a large
+/// buffer. Without offload the header stays zero (checked above).
+#[test]
+fn offloaded_tcp_frames_carry_the_checksum_and_segmentation_fields() {
+    let mut nic = start(Offload::ChecksumAndSegmentation);
+    nic.queues_mut().transmit_stalled = true;
+    let small = tcp_segment(100);
+    let token = nic.transmit(Instant::ZERO).unwrap();
+    token.consume(small.len(), |buffer| buffer.copy_from_slice(&small));
+    let header = nic.queues_mut().transmitted[0][..HEADER_BYTES].to_vec();
+    assert_eq!(header[0], 1, "NEEDS_CSUM");
+    assert_eq!(header[1], 0, "GSO_NONE");
+    assert_eq!(u16::from_le_bytes([header[6], header[7]]), 34, "csum_start");
+    assert_eq!(
+        u16::from_le_bytes([header[8], header[9]]),
+        16,
+        "csum_offset"
+    );
+
+    let large = tcp_segment(4 * 1460);
+    assert!(large.len() > 1514);
+    let token = nic.transmit(Instant::ZERO).unwrap();
+    token.consume(large.len(), |buffer| buffer.copy_from_slice(&large));
+    let posted = nic.queues_mut().transmitted[1].clone();
+    assert_eq!(posted.len(), HEADER_BYTES + large.len());
+    assert_eq!(posted[1], 1, "GSO_TCPV4");
+    assert_eq!(u16::from_le_bytes([posted[2], posted[3]]), 54, "hdr_len");
+    assert_eq!(u16::from_le_bytes([posted[4], posted[5]]), 1460, "gso_size");
+    assert_eq!(nic.statistics().large_segments_sent, 1);
+    assert_eq!(
+        nic.transmit.free_standard(),
+        QUEUE_SIZE - 1,
+        "the large frame took a large buffer"
+    );
+    assert_no_violations(&mut nic);
+}
