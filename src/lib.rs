@@ -14,7 +14,7 @@
 //! | [`dtb`] | queries over the flattened device tree: memory, UART, GIC, timer, NICs, bootargs |
 //! | [`address_claim`] | IPv4 address conflict detection (RFC 5227): ARP probes, announcements, conflicts |
 //! | [`server`] | the network loop: smoltcp interface, DHCP, listener pool, generic over `phy::Device` |
-//! | [`genet`] | the Raspberry Pi 4 GENET v5 Ethernet logic, written against a register trait |
+//! | [`nic`] | network cards: the rules every card's smoltcp device follows, the GENET v5 logic (Pi 4, against a register trait) and the virtio-net logic (against a virtqueue trait) |
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -23,8 +23,8 @@ extern crate alloc;
 pub mod address_claim;
 pub mod config;
 pub mod dtb;
-pub mod genet;
 pub mod http;
+pub mod nic;
 pub mod offload;
 pub mod server;
 pub mod site;

@@ -1,6 +1,6 @@
 //! ARP probing of a static address before use (RFC 5227 §2.1.1), defending it once in use
 //! (§2.4 (c)), and what link changes do to both. The GENET model tests
-//! (`src/genet/link_tests.rs`) cover the DHCP fallback and the order of events from power-on.
+//! (`src/nic/genet/link_tests.rs`) cover the DHCP fallback and the order of events from power-on.
 #![allow(clippy::unwrap_used)]
 
 mod common;

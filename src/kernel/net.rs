@@ -1,9 +1,13 @@
-//! Network devices: probing virtio-net (virtio-mmio or PCIe) and the interface the main loop
-//! needs from any NIC.
+//! Network devices: probing virtio-net (virtio-mmio or PCIe) and GENET, and the one card type
+//! the main loop drives ([`Nic`]). The drivers in `crate::drivers` do not import this module.
 
 use core::ptr::NonNull;
 
+use alloc::string::String;
+
 use bareserve::dtb::{DeviceTree, GenetPresence};
+use bareserve::nic::NetworkCardControl;
+use bareserve::nic::virtio::{VirtioRxToken, VirtioTxToken};
 use smoltcp::phy::{self, DeviceCapabilities};
 use smoltcp::time::Instant;
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
@@ -13,55 +17,17 @@ use virtio_drivers::transport::pci::bus::{
 };
 use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
 
+use crate::drivers::genet::GenetCard;
 use crate::drivers::gic::Gic;
 use crate::drivers::virtio_hal::VirtioHal;
-use crate::drivers::virtio_net::{NicTransport, VirtioNic};
-
-/// What the main loop needs from a network card besides `phy::Device` (object safe, so the
-/// control path is not duplicated per card type either).
-pub trait NetworkCardControl {
-    /// The card's MAC address.
-    fn mac_address(&self) -> [u8; 6];
-    /// Handles the card's interrupt (acknowledges it at the device).
-    fn acknowledge_interrupt(&mut self);
-    /// Periodic housekeeping (link polling on the Pi); returns the next time it wants to run, in
-    /// microseconds since reset.
-    fn housekeeping(&mut self, _now_us: u64) -> Option<u64> {
-        None
-    }
-    /// Whether the link is up: virtio-net's is from the start (the driver does not negotiate
-    /// `VIRTIO_NET_F_STATUS`, virtio 1.2 §5.1.4.2), GENET's once autonegotiation is done.
-    fn link_up(&self) -> bool {
-        true
-    }
-    /// One line of counters for the console.
-    fn describe_statistics(&self) -> alloc::string::String;
-}
-
-impl<T: Transport> NetworkCardControl for VirtioNic<T> {
-    fn mac_address(&self) -> [u8; 6] {
-        VirtioNic::mac_address(self)
-    }
-
-    fn acknowledge_interrupt(&mut self) {
-        VirtioNic::acknowledge_interrupt(self);
-    }
-
-    fn describe_statistics(&self) -> alloc::string::String {
-        let s = self.statistics;
-        alloc::format!(
-            "virtio-net: {} frames received, {} sent ({} large segments cut by the device), {} receive errors, {} times the transmit queue was full, {} unsendable",
-            s.frames_received,
-            s.frames_sent,
-            s.large_segments_sent,
-            s.receive_errors,
-            s.transmit_ring_full,
-            s.frames_unsendable
-        )
-    }
-}
+use crate::drivers::virtio_net::{self, NicTransport, RawQueues, VirtioNic};
 
 /// The network card found, with the interrupt it raises.
+///
+/// The one dispatch mechanism for cards: this enum, matched in its `phy::Device` and
+/// [`NetworkCardControl`] impls, so that smoltcp, the server and the control path are compiled
+/// once rather than once per card type (the image stays small; the match per frame costs nothing
+/// measurable). Each driver knows only its own card type and the library's trait.
 pub enum Nic {
     /// virtio-net, on virtio-mmio or PCIe.
     Virtio {
@@ -73,13 +39,13 @@ pub enum Nic {
     /// The Raspberry Pi 4's GENET.
     Genet {
         /// The device.
-        card: crate::drivers::genet::GenetCard,
+        card: GenetCard,
         /// Its interrupts (INTIDs).
         intids: [u32; 2],
     },
 }
 
-type GenetDevice = bareserve::genet::Genet<
+type GenetDevice = bareserve::nic::genet::Genet<
     crate::drivers::genet::GenetRegisters,
     crate::drivers::genet::DmaPool,
     crate::drivers::genet::GenericTimerClock,
@@ -88,7 +54,7 @@ type GenetDevice = bareserve::genet::Genet<
 /// A received frame from whichever card.
 pub enum NicRxToken<'a> {
     /// From virtio-net (either transport).
-    Virtio(crate::drivers::virtio_net::VirtioRxToken<'a>),
+    Virtio(VirtioRxToken<'a>),
     /// From GENET.
     Genet(<GenetDevice as phy::Device>::RxToken<'a>),
 }
@@ -96,7 +62,7 @@ pub enum NicRxToken<'a> {
 /// Permission to send one frame on whichever card.
 pub enum NicTxToken<'a> {
     /// virtio-net.
-    Virtio(crate::drivers::virtio_net::VirtioTxToken<'a, NicTransport>),
+    Virtio(VirtioTxToken<'a, RawQueues<NicTransport>>),
     /// GENET.
     Genet(<GenetDevice as phy::Device>::TxToken<'a>),
 }
@@ -119,8 +85,7 @@ impl phy::TxToken for NicTxToken<'_> {
     }
 }
 
-/// One `phy::Device` for every card, so that smoltcp and the server are compiled once rather than
-/// once per card type (the image stays small; the match per frame costs nothing measurable).
+/// One `phy::Device` for every card (see [`Nic`]).
 impl phy::Device for Nic {
     type RxToken<'a>
         = NicRxToken<'a>
@@ -158,53 +123,51 @@ impl phy::Device for Nic {
     }
 }
 
+/// The main loop's interface to whichever card (see [`Nic`]).
+impl NetworkCardControl for Nic {
+    fn mac_address(&self) -> [u8; 6] {
+        match self {
+            Nic::Virtio { card, .. } => card.mac_address(),
+            Nic::Genet { card, .. } => card.mac_address(),
+        }
+    }
+
+    fn acknowledge_interrupt(&mut self) {
+        match self {
+            Nic::Virtio { card, .. } => card.acknowledge_interrupt(),
+            Nic::Genet { card, .. } => card.acknowledge_interrupt(),
+        }
+    }
+
+    fn housekeeping(&mut self, now_us: u64) -> Option<u64> {
+        match self {
+            Nic::Virtio { card, .. } => card.housekeeping(now_us),
+            Nic::Genet { card, .. } => card.housekeeping(now_us),
+        }
+    }
+
+    fn link_up(&self) -> bool {
+        match self {
+            Nic::Virtio { card, .. } => card.link_up(),
+            Nic::Genet { card, .. } => card.link_up(),
+        }
+    }
+
+    fn describe_statistics(&self) -> String {
+        match self {
+            Nic::Virtio { card, .. } => card.describe_statistics(),
+            Nic::Genet { card, .. } => card.describe_statistics(),
+        }
+    }
+}
+
 impl Nic {
-    /// The card as the main loop's interface.
-    fn card(&self) -> &dyn NetworkCardControl {
-        match self {
-            Nic::Virtio { card, .. } => &**card,
-            Nic::Genet { card, .. } => card,
-        }
-    }
-
-    fn card_mut(&mut self) -> &mut dyn NetworkCardControl {
-        match self {
-            Nic::Virtio { card, .. } => &mut **card,
-            Nic::Genet { card, .. } => card,
-        }
-    }
-
     /// The INTIDs the card raises.
     pub fn interrupt_ids(&self) -> &[u32] {
         match self {
             Nic::Virtio { intid, .. } => core::slice::from_ref(intid),
             Nic::Genet { intids, .. } => intids,
         }
-    }
-
-    /// The card's MAC address.
-    pub fn mac_address(&self) -> [u8; 6] {
-        self.card().mac_address()
-    }
-
-    /// Handles the card's interrupt.
-    pub fn acknowledge_interrupt(&mut self) {
-        self.card_mut().acknowledge_interrupt();
-    }
-
-    /// Periodic housekeeping; returns when it next wants to run (microseconds since reset).
-    pub fn housekeeping(&mut self, now_us: u64) -> Option<u64> {
-        self.card_mut().housekeeping(now_us)
-    }
-
-    /// See [`NetworkCardControl::link_up`].
-    pub fn link_up(&self) -> bool {
-        self.card().link_up()
-    }
-
-    /// One line of counters for the console.
-    pub fn describe_statistics(&self) -> alloc::string::String {
-        self.card().describe_statistics()
     }
 }
 
@@ -219,7 +182,8 @@ pub fn probe(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic> {
         return Some(nic);
     }
     match device_tree.genet() {
-        GenetPresence::Present(description) => crate::drivers::genet::probe(&description, gic),
+        GenetPresence::Present(description) => crate::drivers::genet::probe(&description, gic)
+            .map(|(card, intids)| Nic::Genet { card, intids }),
         GenetPresence::Absent => {
             log::warn!(
                 "no network card: no virtio-net, and GENET is absent from the device tree (stock QEMU raspi4b removes it)"
@@ -263,7 +227,7 @@ fn probe_virtio_mmio(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic>
             );
             continue;
         };
-        match VirtioNic::new(SomeTransport::from(transport)) {
+        match virtio_net::bring_up(SomeTransport::from(transport)) {
             Ok(card) => {
                 log::info!(
                     "virtio-net on virtio-mmio at {:#x}, INTID {}, offload: {}",
@@ -347,7 +311,7 @@ fn probe_virtio_pci(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic> 
                 continue;
             }
         };
-        match VirtioNic::new(SomeTransport::from(transport)) {
+        match virtio_net::bring_up(SomeTransport::from(transport)) {
             Ok(card) => {
                 let card = alloc::boxed::Box::new(card);
                 log::info!(

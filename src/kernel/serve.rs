@@ -4,6 +4,7 @@
 use alloc::string::String;
 
 use bareserve::config::Config;
+use bareserve::nic::NetworkCardControl;
 use bareserve::server::{HttpServer, Ipv4Setup, ServerConfig, StaticIpv4, StaticIpv6};
 use bareserve::site::Site;
 use smoltcp::time::Instant;

@@ -1,21 +1,24 @@
 //! GENET v5 glue for the Raspberry Pi 4: volatile register access, the DMA buffer pools with
 //! cache maintenance, the clock, and the interrupt, around the portable driver in
-//! `bareserve::genet` (whose module documentation states what this file must provide).
+//! `bareserve::nic::genet` (whose module documentation states what this file must provide).
+//!
+//! It depends on the library only, not on `crate::net`: the probe returns the card, and
+//! `net.rs` wraps it in its `Nic`.
 
 use alloc::alloc::{Layout, alloc_zeroed};
 use alloc::string::String;
 use core::ptr::NonNull;
 
 use bareserve::dtb::GenetDescription;
-use bareserve::genet::phy::LinkState;
-use bareserve::genet::{
+use bareserve::nic::NetworkCardControl;
+use bareserve::nic::genet::phy::LinkState;
+use bareserve::nic::genet::{
     BUFFER_SIZE_BYTES, BUFFERS_PER_POOL, Clock, DMA_ADDRESS_LIMIT, DmaBuffers, Genet, GenetConfig,
     InterruptStatus, RegisterAccess, read_mac_address,
 };
 
 use crate::arch::{cache, timer};
 use crate::drivers::gic::Gic;
-use crate::net::{NetworkCardControl, Nic};
 
 /// Size of the GENET register block (DTB `reg`; docs/bcm2711.md §6.1).
 const REGISTER_BLOCK_BYTES: usize = 0x1_0000;
@@ -136,8 +139,9 @@ pub struct GenetCard {
     next_link_poll_us: u64,
 }
 
-/// Brings up GENET as described by the device tree, and enables its interrupt.
-pub fn probe(description: &GenetDescription<'_>, gic: &mut Gic) -> Option<Nic> {
+/// Brings up GENET as described by the device tree, and enables its interrupts; returns the card
+/// and its INTIDs.
+pub fn probe(description: &GenetDescription<'_>, gic: &mut Gic) -> Option<(GenetCard, [u32; 2])> {
     let Some(base) = NonNull::new(description.base as usize as *mut u32) else {
         log::error!("GENET: register block at address 0");
         return None;
@@ -203,13 +207,13 @@ pub fn probe(description: &GenetDescription<'_>, gic: &mut Gic) -> Option<Nic> {
         description.intids,
         mac
     );
-    Some(Nic::Genet {
-        card: GenetCard {
+    Some((
+        GenetCard {
             driver,
             next_link_poll_us: 0,
         },
-        intids: description.intids,
-    })
+        description.intids,
+    ))
 }
 
 /// A unicast address that is not all zeros (IEEE 802 §8.2: bit 0 of the first byte marks

@@ -569,6 +569,64 @@ fn the_transmit_ring_fills_at_256_and_reclaims_across_the_wrap() {
     assert_no_violations(&model);
 }
 
+/// Writes an Ethernet header with smoltcp's own writer (what panics on a short buffer) and a
+/// payload derived from `seed`.
+fn write_smoltcp_frame(buffer: &mut [u8], seed: u8) {
+    use smoltcp::wire::{EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr};
+    let ethernet = EthernetRepr {
+        src_addr: EthernetAddress(MAC),
+        dst_addr: EthernetAddress(PEER_MAC),
+        ethertype: EthernetProtocol::Unknown(0x88B5),
+    };
+    let mut frame = EthernetFrame::new_unchecked(&mut *buffer);
+    ethernet.emit(&mut frame);
+    for (position, byte) in frame.payload_mut().iter_mut().enumerate() {
+        *byte = seed.wrapping_add(position as u8);
+    }
+}
+
+/// The shared rule on a full ring (`nic::rules::TransmitDrops`): with all 256 descriptors
+/// holding smoltcp-sized frames, `transmit` gives no token; the token `receive` still hands out
+/// (smoltcp answers from inside the receive closure) gets a scratch buffer of the asked length,
+/// and the frame is counted as dropped.
+#[test]
+fn a_full_transmit_ring_drops_smoltcp_frames_into_a_buffer_of_the_asked_length() {
+    let (mut driver, model, _clock) = start_linked(ModelConfig::default());
+    model.set_transmit_stalled(true);
+    for seed in 0..256u16 {
+        let token = driver.transmit(Instant::ZERO).expect("a free descriptor");
+        token.consume(1514, |buffer| {
+            assert_eq!(buffer.len(), 1514);
+            write_smoltcp_frame(buffer, seed as u8);
+        });
+    }
+    assert!(
+        driver.transmit(Instant::ZERO).is_none(),
+        "full ring: no token"
+    );
+    let incoming = frame(100, 3);
+    model.inject_frame(&incoming, 0);
+    let (rx, tx) = driver.receive(Instant::ZERO).unwrap();
+    let written = rx.consume(|bytes| {
+        assert_eq!(bytes, &incoming[..]);
+        tx.consume(1514, |buffer| {
+            write_smoltcp_frame(buffer, 0xEE);
+            buffer.len()
+        })
+    });
+    assert_eq!(written, 1514);
+    assert_eq!(driver.statistics().transmit_dropped, 1);
+    model.set_transmit_stalled(false);
+    let sent = model.state().transmitted.clone();
+    assert_eq!(sent.len(), 256, "the dropped frame never reached the ring");
+    for (seed, bytes) in sent.iter().enumerate() {
+        let mut expected = vec![0u8; 1514];
+        write_smoltcp_frame(&mut expected, seed as u8);
+        assert_eq!(bytes, &expected);
+    }
+    assert_no_violations(&model);
+}
+
 #[test]
 fn oversized_frames_are_dropped() {
     let (mut driver, model, _clock) = start_linked(ModelConfig::default());
@@ -911,6 +969,43 @@ mod full_stack {
             &checksums,
         );
         bytes
+    }
+
+    /// smoltcp itself on a full ring: its ARP reply is dropped and counted, nothing panics, and
+    /// once the MAC has sent the ring it answers the next request.
+    #[test]
+    fn smoltcp_on_a_full_transmit_ring_drops_its_reply_and_answers_later() {
+        let (mut driver, model, _clock) = start_linked(ModelConfig::default());
+        let mut interface = Interface::new(
+            Config::new(HardwareAddress::Ethernet(EthernetAddress(MAC))),
+            &mut driver,
+            Instant::ZERO,
+        );
+        interface.update_ip_addrs(|addresses| {
+            addresses
+                .push(IpCidr::new(IpAddress::Ipv4(OUR_IP), 24))
+                .unwrap()
+        });
+        let mut sockets = SocketSet::new(vec![]);
+        model.set_transmit_stalled(true);
+        for seed in 0..256u16 {
+            let token = driver.transmit(Instant::ZERO).unwrap();
+            token.consume(1514, |buffer| {
+                super::write_smoltcp_frame(buffer, seed as u8)
+            });
+        }
+        model.inject_frame(&arp_request(), 0);
+        interface.poll(Instant::from_millis(1), &mut driver, &mut sockets);
+        assert_eq!(driver.statistics().transmit_dropped, 1);
+        model.set_transmit_stalled(false);
+        assert_eq!(model.state().transmitted.len(), 256);
+        model.inject_frame(&arp_request(), 0);
+        interface.poll(Instant::from_millis(2), &mut driver, &mut sockets);
+        let reply = model.state().transmitted.pop().expect("an ARP reply");
+        let frame = EthernetFrame::new_checked(&reply[..]).unwrap();
+        assert_eq!(frame.ethertype(), EthernetProtocol::Arp);
+        assert_eq!(driver.statistics().transmit_dropped, 1);
+        assert_no_violations(&model);
     }
 
     #[test]

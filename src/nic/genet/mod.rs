@@ -55,6 +55,7 @@
 //! The two pools must be distinct memory (1 MiB in all). Round `n` out to whole lines; the
 //! buffers own their lines, so maintenance of a whole buffer is always safe.
 
+mod device;
 pub mod mdio;
 pub mod phy;
 pub mod registers;
@@ -67,19 +68,17 @@ mod model;
 #[cfg(test)]
 mod tests;
 
-use alloc::vec;
-use alloc::vec::Vec;
 use core::cell::RefCell;
-
-use smoltcp::phy::{Device, DeviceCapabilities, Medium};
-use smoltcp::time::Instant;
 
 use mdio::Mdio;
 use phy::{Bcm54213pe, Duplex, LinkSettings, LinkState, PhyError, Speed};
 use registers::*;
 use ring::{InconsistentIndex, RING_LENGTH, ReceiveRing, TransmitRing};
 
+pub use device::{GenetRxToken, GenetTxToken};
 pub use registers::InterruptStatus;
+
+use crate::nic::rules::{STANDARD_FRAME_BYTES, TransmitDrops};
 
 /// 32-bit access to the GENET register block.
 ///
@@ -113,7 +112,7 @@ pub const DMA_ADDRESS_LIMIT: u64 = 1 << 30;
 /// Bytes the MAC puts before each received frame with RBUF_CTRL.ALIGN_2B (docs/bcm2711.md §6.2).
 pub const RECEIVE_PAD_BYTES: usize = 2;
 /// Ethernet MTU as smoltcp counts it: the frame without FCS (1500 + 14-byte header).
-pub const MAXIMUM_FRAME_BYTES: usize = 1514;
+pub const MAXIMUM_FRAME_BYTES: usize = STANDARD_FRAME_BYTES;
 /// Shortest frame without FCS; shorter frames are padded with zeros (IEEE 802.3 §4.2.3.3).
 pub const MINIMUM_FRAME_BYTES: usize = 60;
 /// Shortest frame the receive path accepts (an Ethernet header).
@@ -255,16 +254,15 @@ struct ReceivePath<B> {
     index_faults: u64,
 }
 
-/// The transmit half: its buffer pool, ring state, counters and a scratch buffer for frames that
-/// must be dropped (smoltcp still needs somewhere to write them).
+/// The transmit half: its buffer pool, ring state, counters, and where frames that must be
+/// dropped go (smoltcp still needs somewhere to write them: `rules::TransmitDrops`).
 struct TransmitPath<B> {
     buffers: B,
     ring: TransmitRing,
     link_up: bool,
-    scratch: Vec<u8>,
+    drops: TransmitDrops,
     frames: u64,
     bytes: u64,
-    dropped: u64,
     index_faults: u64,
 }
 
@@ -378,10 +376,9 @@ impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Genet<R, B, C> {
                 buffers: transmit_buffers,
                 ring: transmit_ring,
                 link_up: false,
-                scratch: vec![0; BUFFER_SIZE_BYTES],
+                drops: TransmitDrops::new(BUFFER_SIZE_BYTES),
                 frames: 0,
                 bytes: 0,
-                dropped: 0,
                 index_faults: 0,
             },
         })
@@ -412,7 +409,7 @@ impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Genet<R, B, C> {
             receive_discarded: self.receive.discarded,
             transmit_frames: self.transmit.frames,
             transmit_bytes: self.transmit.bytes,
-            transmit_dropped: self.transmit.dropped,
+            transmit_dropped: self.transmit.drops.dropped_frames(),
             index_faults: self.receive.index_faults + self.transmit.index_faults,
         }
     }
@@ -476,7 +473,7 @@ impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Genet<R, B, C> {
         }
         let dropped = self.transmit.ring.abandon(consumed);
         registers.write32(TDMA_RING16 + RING_SOFTWARE_INDEX, u32::from(consumed));
-        self.transmit.dropped += u64::from(dropped);
+        self.transmit.drops.count(u64::from(dropped));
         self.transmit.link_up = false;
         Ok(())
     }
@@ -518,7 +515,7 @@ impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Genet<R, B, C> {
     }
 
     /// Receives one frame, if any, and passes it (without pad and FCS) to `consume`. Frames
-    /// with error bits are dropped and counted on the way. The smoltcp [`Device`] API does the
+    /// with error bits are dropped and counted on the way. The smoltcp [`smoltcp::phy::Device`] API does the
     /// same through tokens.
     pub fn receive_frame<T>(
         &mut self,
@@ -543,160 +540,6 @@ impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Genet<R, B, C> {
     ) -> T {
         self.transmit.send(&self.registers, length_bytes, fill)
     }
-}
-
-impl<B: DmaBuffers> ReceivePath<B> {
-    /// Adds the MAC's new discards since the last look (DISCARD_CNT is a 16-bit counter; the
-    /// difference is taken modulo 2^16, Linux `bcmgenet_rx_refill` keeps an old value likewise).
-    fn account_discards(&mut self, produced: u32) {
-        let count = (produced >> DISCARD_COUNT_SHIFT) as u16;
-        self.discarded += u64::from(count.wrapping_sub(self.last_discard_count));
-        self.last_discard_count = count;
-    }
-
-    /// Finds the next good frame, dropping and re-arming bad ones on the way
-    /// (docs/bcm2711.md §6.4).
-    fn next_frame<R: RegisterAccess>(
-        &mut self,
-        registers: &mut R,
-    ) -> Result<Option<ReceivedFrame>, GenetError> {
-        let produced = registers.read32(RDMA_RING16 + RING_HARDWARE_INDEX);
-        self.account_discards(produced);
-        let pending = self
-            .ring
-            .pending((produced & INDEX_MASK) as u16)
-            .map_err(|index| {
-                self.index_faults += 1;
-                GenetError::InconsistentIndex {
-                    receive_ring: true,
-                    index,
-                }
-            })?;
-        for _ in 0..pending {
-            let descriptor = self.ring.next_descriptor();
-            let status =
-                DescriptorStatus(registers.read32(descriptor_offset(RDMA_BASE, descriptor)));
-            let length_bytes = status.length_bytes();
-            let single_buffer =
-                status.0 & DescriptorStatus::SOP != 0 && status.0 & DescriptorStatus::EOP != 0;
-            if status.0 & DescriptorStatus::RX_ERRORS != 0 {
-                self.errors += 1;
-            } else if !single_buffer
-                || !(RECEIVE_PAD_BYTES + ETHERNET_HEADER_BYTES..=BUFFER_SIZE_BYTES)
-                    .contains(&length_bytes)
-            {
-                self.malformed += 1;
-            } else {
-                return Ok(Some(ReceivedFrame {
-                    descriptor,
-                    length_bytes,
-                }));
-            }
-            self.rearm(registers, descriptor);
-        }
-        Ok(None)
-    }
-
-    /// Passes a frame to `consume`, then gives its buffer back to the MAC. The register block is
-    /// borrowed only after `consume` returns: smoltcp may send from inside it.
-    fn consume<R: RegisterAccess, T>(
-        &mut self,
-        registers: &RefCell<R>,
-        frame: ReceivedFrame,
-        consume: impl FnOnce(&[u8]) -> T,
-    ) -> T {
-        self.buffers
-            .invalidate_for_cpu(frame.descriptor, frame.length_bytes);
-        let bytes = self.buffers.bytes(frame.descriptor);
-        let payload = bytes
-            .get(RECEIVE_PAD_BYTES..frame.length_bytes)
-            .unwrap_or(&[]);
-        self.frames += 1;
-        self.bytes += payload.len() as u64;
-        let result = consume(payload);
-        self.rearm(&mut *registers.borrow_mut(), frame.descriptor);
-        result
-    }
-
-    /// Gives descriptor `descriptor`'s buffer back to the MAC and advances RDMA_CONS_INDEX.
-    fn rearm<R: RegisterAccess>(&mut self, registers: &mut R, descriptor: usize) {
-        // docs/bcm2711.md §7: clean+invalidate before the MAC writes, so no dirty line is evicted
-        // over the new frame.
-        self.buffers.clean_for_device(descriptor, BUFFER_SIZE_BYTES);
-        let consumer = self.ring.advance();
-        registers.write32(RDMA_RING16 + RING_SOFTWARE_INDEX, u32::from(consumer));
-    }
-}
-
-impl<B: DmaBuffers> TransmitPath<B> {
-    fn reclaim<R: RegisterAccess>(&mut self, registers: &mut R) -> Result<u16, GenetError> {
-        let consumed = (registers.read32(TDMA_RING16 + RING_HARDWARE_INDEX) & INDEX_MASK) as u16;
-        self.ring.reclaim(consumed).map_err(|index| {
-            self.index_faults += 1;
-            GenetError::InconsistentIndex {
-                receive_ring: false,
-                index,
-            }
-        })
-    }
-
-    fn send<R: RegisterAccess, T>(
-        &mut self,
-        registers: &RefCell<R>,
-        length_bytes: usize,
-        fill: impl FnOnce(&mut [u8]) -> T,
-    ) -> T {
-        // A failed reclaim leaves the ring as it was; the frame is then dropped if it is full.
-        let _ = self.reclaim(&mut *registers.borrow_mut());
-        let descriptor = match self.ring.next_descriptor() {
-            Some(descriptor) if self.link_up && length_bytes <= MAXIMUM_FRAME_BYTES => descriptor,
-            _ => return self.drop_frame(length_bytes, fill),
-        };
-        let frame_bytes = length_bytes.max(MINIMUM_FRAME_BYTES);
-        let Some(buffer) = self.buffers.bytes_mut(descriptor).get_mut(..frame_bytes) else {
-            return self.drop_frame(length_bytes, fill);
-        };
-        let (frame, padding) = buffer.split_at_mut(length_bytes);
-        // IEEE 802.3 §4.2.3.3: pad short frames; zeros, so no stale data leaks onto the wire.
-        padding.fill(0);
-        let result = fill(frame);
-        self.buffers.clean_for_device(descriptor, frame_bytes);
-        let address = self.buffers.buffer_address(descriptor);
-        let mut registers = registers.borrow_mut();
-        let descriptor_base = descriptor_offset(TDMA_BASE, descriptor);
-        registers.write32(descriptor_base + DESCRIPTOR_ADDRESS_LO, address as u32);
-        registers.write32(
-            descriptor_base + DESCRIPTOR_ADDRESS_HI,
-            ((address >> 32) & 0xFF) as u32,
-        );
-        registers.write32(
-            descriptor_base + DESCRIPTOR_LENGTH_STATUS,
-            DescriptorStatus::transmit(frame_bytes).0,
-        );
-        let producer = self.ring.push();
-        registers.write32(TDMA_RING16 + RING_SOFTWARE_INDEX, u32::from(producer));
-        self.frames += 1;
-        self.bytes += frame_bytes as u64;
-        result
-    }
-
-    /// Lets smoltcp write a frame that will not be sent, and counts it.
-    fn drop_frame<T>(&mut self, length_bytes: usize, fill: impl FnOnce(&mut [u8]) -> T) -> T {
-        self.dropped += 1;
-        if self.scratch.len() < length_bytes {
-            // Only for a request longer than the advertised MTU, which smoltcp never makes.
-            self.scratch.resize(length_bytes, 0);
-        }
-        let scratch = self.scratch.get_mut(..length_bytes).unwrap_or_default();
-        fill(scratch)
-    }
-}
-
-/// A received frame waiting to be consumed.
-#[derive(Clone, Copy, Debug)]
-struct ReceivedFrame {
-    descriptor: usize,
-    length_bytes: usize,
 }
 
 /// UMAC_CMD for the negotiated link (docs/bcm2711.md §6.7), TX/RX enables cleared.
@@ -838,92 +681,4 @@ fn check_pool<B: DmaBuffers>(buffers: &B, receive_pool: bool) -> Result<(), Gene
         }
     }
     Ok(())
-}
-
-/// Receive token: owns one filled RX descriptor until consumed, then re-arms it. Dropping it
-/// unconsumed leaves the frame in the ring for the next `receive`.
-pub struct GenetRxToken<'a, R: RegisterAccess, B: DmaBuffers> {
-    registers: &'a RefCell<R>,
-    receive: &'a mut ReceivePath<B>,
-    frame: ReceivedFrame,
-}
-
-/// Transmit token: fills the next free TX descriptor (or drops the frame, counted, if none is
-/// free or the link is down by the time it is consumed).
-pub struct GenetTxToken<'a, R: RegisterAccess, B: DmaBuffers> {
-    registers: &'a RefCell<R>,
-    transmit: &'a mut TransmitPath<B>,
-}
-
-impl<R: RegisterAccess, B: DmaBuffers> smoltcp::phy::RxToken for GenetRxToken<'_, R, B> {
-    fn consume<T, F>(self, f: F) -> T
-    where
-        F: FnOnce(&[u8]) -> T,
-    {
-        self.receive.consume(self.registers, self.frame, f)
-    }
-}
-
-impl<R: RegisterAccess, B: DmaBuffers> smoltcp::phy::TxToken for GenetTxToken<'_, R, B> {
-    fn consume<T, F>(self, length_bytes: usize, f: F) -> T
-    where
-        F: FnOnce(&mut [u8]) -> T,
-    {
-        self.transmit.send(self.registers, length_bytes, f)
-    }
-}
-
-impl<R: RegisterAccess, B: DmaBuffers, C: Clock> Device for Genet<R, B, C> {
-    type RxToken<'a>
-        = GenetRxToken<'a, R, B>
-    where
-        Self: 'a;
-    type TxToken<'a>
-        = GenetTxToken<'a, R, B>
-    where
-        Self: 'a;
-
-    fn receive(&mut self, _timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let registers = &self.registers;
-        // An inconsistent index is a device fault that smoltcp cannot be told about: report no
-        // frame; the fault is counted in `Statistics::index_faults`.
-        let frame = self
-            .receive
-            .next_frame(&mut *registers.borrow_mut())
-            .ok()??;
-        Some((
-            GenetRxToken {
-                registers,
-                receive: &mut self.receive,
-                frame,
-            },
-            GenetTxToken {
-                registers,
-                transmit: &mut self.transmit,
-            },
-        ))
-    }
-
-    fn transmit(&mut self, _timestamp: Instant) -> Option<Self::TxToken<'_>> {
-        let registers = &self.registers;
-        let _ = self.transmit.reclaim(&mut *registers.borrow_mut());
-        if !self.transmit.link_up || self.transmit.ring.is_full() {
-            return None;
-        }
-        Some(GenetTxToken {
-            registers,
-            transmit: &mut self.transmit,
-        })
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut capabilities = DeviceCapabilities::default();
-        capabilities.medium = Medium::Ethernet;
-        capabilities.max_transmission_unit = MAXIMUM_FRAME_BYTES;
-        // smoltcp reads this as the largest burst the device can take at all and clamps the TCP
-        // window to burst × MSS (`iface/packet.rs`); a momentary free-descriptor count of 0 would
-        // advertise a zero window, so report the fixed ring length.
-        capabilities.max_burst_size = Some(usize::from(RING_LENGTH));
-        capabilities
-    }
 }

@@ -91,7 +91,7 @@ pub const UMAC_TX_FLUSH: usize = 0x0B34;
 pub const UMAC_MIB_CTRL: usize = 0x0D80;
 /// UMAC_MIB_CTRL value that resets the RX, runt and TX counters.
 pub const MIB_RESET_ALL: u32 = 0b111;
-/// MDIO_CMD: Clause 22 management frames, fields in [`crate::genet::mdio`].
+/// MDIO_CMD: Clause 22 management frames, fields in [`crate::nic::genet::mdio`].
 pub const MDIO_CMD: usize = 0x0E14;
 
 /// Maximum frame length programmed into UMAC_MAX_FRAME_LEN (U-Boot, Linux `ENET_MAX_MTU_SIZE`).
