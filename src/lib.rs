@@ -12,22 +12,22 @@
 //! | [`site_rules`] | path and ETag rules shared with the build-time packer |
 //! | [`config`] | bootargs (`/chosen/bootargs`) parsed into typed settings |
 //! | [`dtb`] | queries over the flattened device tree: memory, UART, GIC, timer, NICs, bootargs |
-//! | [`address_claim`] | IPv4 address conflict detection (RFC 5227): ARP probes, announcements, conflicts |
-//! | [`server`] | the network loop: smoltcp interface, DHCP, listener pool, generic over `phy::Device` |
+//! | [`net`] | the network loop: smoltcp interface, addressing (DHCP, ARP probes), listener pool, socket pump, generic over `phy::Device` |
 //! | [`genet`] | the Raspberry Pi 4 GENET v5 Ethernet logic, written against a register trait |
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
-pub mod address_claim;
 pub mod config;
 pub mod dtb;
 pub mod genet;
 pub mod http;
-pub mod offload;
-pub mod server;
+pub mod net;
 pub mod site;
 pub mod site_rules;
 pub mod tar;
-mod tcp_frame;
+
+/// The offload frame edits under their former path, for the kernel's virtio-net driver
+/// (`src/kernel/drivers/`, restructured separately); new code uses [`net::offload`].
+pub use net::offload;
