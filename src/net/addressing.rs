@@ -309,8 +309,8 @@ impl HttpServer {
         }
     }
 
-    /// The address whose ARP conflicts the [`SynGate`] looks for: the one being probed, else the
-    /// one in use.
+    /// The address whose ARP conflicts the [`SynGate`](super::syn_gate::SynGate) looks for: the
+    /// one being probed, else the one in use.
     pub(super) fn arp_watch(&self) -> Option<ArpWatch> {
         match self.claim {
             Some(Ipv4Claim::Probing { probe, .. }) => Some(ArpWatch {

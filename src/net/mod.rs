@@ -1,5 +1,6 @@
 //! The network loop: a smoltcp interface, DHCPv4, a pool of listening sockets and one HTTP
-//! [`Connection`] per connected socket, generic over `smoltcp::phy::Device`.
+//! [`Connection`](crate::http::connection::Connection) per connected socket, generic over
+//! `smoltcp::phy::Device`.
 //!
 //! The kernel owns the device and the clock; it calls [`HttpServer::poll`] whenever a frame may
 //! have arrived or the returned delay has passed, and sleeps (WFI) in between.

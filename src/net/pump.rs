@@ -137,13 +137,24 @@ impl HttpServer {
     }
 }
 
+/// What one [`SocketPump::serve`] call did.
+struct ServeOutcome {
+    bytes_moved: bool,
+    requests_answered: u64,
+    bytes_sent: u64,
+    timeout: Option<TimeoutEvent>,
+}
+
 /// What servicing the sockets in one poll round shares: the settings, the response context, the
 /// poll's instant, the counters, and whether anything moved.
 struct SocketPump<'server> {
+    /// Limits, time limits, the access-log switch and the clock.
     config: &'server ServerConfig,
+    /// The site, the response settings and the time for `Date`.
     response: ResponseContext<'server>,
     /// The poll's instant, in microseconds.
     now_us: u64,
+    /// The server's counters.
     statistics: &'server mut ServerStatistics,
     /// Whether any socket moved bytes or changed phase so far.
     progressed: bool,
@@ -289,17 +300,7 @@ impl SocketPump<'_> {
             SocketPhase::Retiring => false,
         }
     }
-}
 
-/// What one [`SocketPump::serve`] call did.
-struct ServeOutcome {
-    bytes_moved: bool,
-    requests_answered: u64,
-    bytes_sent: u64,
-    timeout: Option<TimeoutEvent>,
-}
-
-impl SocketPump<'_> {
     /// The caller's clock when it has one (never earlier than the poll's instant), in
     /// microseconds: request records then show how long each response took within one poll.
     fn current_us(&self) -> u64 {
