@@ -143,7 +143,7 @@ impl Default for Config {
             // QEMU user networking (`-netdev user`, slirp): guest 10.0.2.15/24, gateway 10.0.2.2.
             fallback_ip: Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24),
             fallback_gateway: Some(Ipv4Address::new(10, 0, 2, 2)),
-            // RFC 5227's probe takes 4-9 s; a second holds three probes (see address_claim).
+            // RFC 5227's probe takes 4-9 s; a second holds three probes (see net::arp).
             ipv4_probe_ms: 1000,
             ipv6: None,
             ipv6_gateway: None,

@@ -12,20 +12,16 @@
 //! | [`site::rules`] | path and ETag rules shared with the build-time packer |
 //! | [`config`] | bootargs (`/chosen/bootargs`) parsed into typed settings |
 //! | [`dtb`] | queries over the flattened device tree: memory, UART, GIC, timer, NICs, bootargs |
-//! | [`address_claim`] | IPv4 address conflict detection (RFC 5227): ARP probes, announcements, conflicts |
-//! | [`server`] | the network loop: smoltcp interface, DHCP, listener pool, generic over `phy::Device` |
+//! | [`net`] | the network loop: smoltcp interface, addressing (DHCP, ARP probes), listener pool, socket pump, generic over `phy::Device` |
 //! | [`nic`] | network cards: the rules every card's smoltcp device follows, the GENET v5 logic (Pi 4, against a register trait) and the virtio-net logic (against a virtqueue trait) |
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
-pub mod address_claim;
 pub mod config;
 pub mod dtb;
 pub mod http;
+pub mod net;
 pub mod nic;
-pub mod offload;
-pub mod server;
 pub mod site;
-mod tcp_frame;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use bareserve::server::{HttpServer, Ipv4Setup, StaticIpv4};
+use bareserve::net::{HttpServer, Ipv4Setup, StaticIpv4};
 use common::{SERVER_IP, SERVER_MAC, WireEnd, test_config, test_site, wire};
 use smoltcp::phy::{Device, RxToken};
 use smoltcp::time::{Duration, Instant};

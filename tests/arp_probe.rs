@@ -5,8 +5,8 @@
 
 mod common;
 
-use bareserve::address_claim::{arp_announcement, arp_reply, arp_request};
-use bareserve::server::{HttpServer, Ipv4Source, ServerConfig};
+use bareserve::net::arp::{arp_announcement, arp_reply, arp_request};
+use bareserve::net::{HttpServer, Ipv4Source, ServerConfig};
 use common::{SERVER_IP, SERVER_MAC, WireEnd, test_config, test_site, wire};
 use smoltcp::phy::{Device, RxToken, TxToken};
 use smoltcp::time::{Duration, Instant};

@@ -245,7 +245,7 @@ fn icmp_echo_is_answered_by_the_interface() {
 
 #[test]
 fn static_ipv6_address_is_configured_beside_the_link_local_one() {
-    use bareserve::server::StaticIpv6;
+    use bareserve::net::StaticIpv6;
     use smoltcp::wire::{IpCidr, Ipv6Address, Ipv6Cidr};
 
     let mut config = test_config();
@@ -255,16 +255,13 @@ fn static_ipv6_address_is_configured_beside_the_link_local_one() {
         gateway: Some(Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)),
     });
     let harness = Harness::new(config);
-    let link_local = Ipv6Cidr::new(
-        bareserve::server::link_local_address(common::SERVER_MAC),
-        64,
-    );
+    let link_local = Ipv6Cidr::new(bareserve::net::link_local_address(common::SERVER_MAC), 64);
     assert_eq!(
         harness.server.ip_addresses(),
         [
             IpCidr::Ipv6(link_local),
             IpCidr::Ipv6(address),
-            IpCidr::Ipv4(bareserve::server::StaticIpv4::QEMU_USER_NETWORK.address),
+            IpCidr::Ipv4(bareserve::net::StaticIpv4::QEMU_USER_NETWORK.address),
         ]
     );
 }

@@ -320,7 +320,7 @@ fn sockets_return_to_the_listener_pool_after_many_connections() {
 fn dhcp_without_a_server_falls_back_to_the_static_address() {
     // The default configuration: DHCP, falling back to 10.0.2.15/24 after 10 s.
     let mut config = test_config();
-    config.ipv4 = bareserve::server::ServerConfig::new(common::SERVER_MAC).ipv4;
+    config.ipv4 = bareserve::net::ServerConfig::new(common::SERVER_MAC).ipv4;
     let mut harness = Harness::new(config);
     harness.settle();
     assert_eq!(harness.server.ipv4_address(), None);
@@ -360,7 +360,7 @@ fn clients_get_503_when_memory_runs_low_and_are_served_when_it_is_back() {
 
     // Enough for the small overflow socket, not for a regular one.
     FREE_MEMORY_BYTES.store(
-        bareserve::server::MEMORY_RESERVE_BYTES + 8 * 1024,
+        bareserve::net::MEMORY_RESERVE_BYTES + 8 * 1024,
         std::sync::atomic::Ordering::Relaxed,
     );
     harness.settle();
@@ -401,7 +401,7 @@ fn a_syn_waits_instead_of_a_reset_when_memory_is_too_low_even_for_a_503() {
     // Too little for any new socket (the overflow socket needs 4 KiB besides the reserve). The
     // two listeners that exist already take two clients, who are served.
     SCARCE_MEMORY_BYTES.store(
-        bareserve::server::MEMORY_RESERVE_BYTES + 1024,
+        bareserve::net::MEMORY_RESERVE_BYTES + 1024,
         std::sync::atomic::Ordering::Relaxed,
     );
     let first = harness.connect();

@@ -6,7 +6,7 @@
 //!   static-file semantics (paths, methods, validators, ranges, content types, precompressed
 //!   siblings, error pages).
 //! - [`connection::Connection`] is the per-connection state machine on top: buffering, pipelining,
-//!   request bodies, time limits. The network loop (`crate::server`) feeds it bytes from a TCP
+//!   request bodies, time limits. The network loop (`crate::net`) feeds it bytes from a TCP
 //!   socket and drains its output into the socket.
 
 use alloc::vec::Vec;

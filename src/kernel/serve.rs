@@ -4,8 +4,8 @@
 use alloc::string::String;
 
 use bareserve::config::Config;
+use bareserve::net::{HttpServer, Ipv4Setup, ServerConfig, StaticIpv4, StaticIpv6};
 use bareserve::nic::NetworkCardControl;
-use bareserve::server::{HttpServer, Ipv4Setup, ServerConfig, StaticIpv4, StaticIpv6};
 use bareserve::site::Site;
 use smoltcp::time::Instant;
 use smoltcp::wire::EthernetAddress;

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-use bareserve::server::{HttpServer, Ipv4Setup, ServerConfig, StaticIpv4};
+use bareserve::net::{HttpServer, Ipv4Setup, ServerConfig, StaticIpv4};
 use bareserve::site::{FileEntry, Site};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, DeviceCapabilities, Medium};

@@ -78,7 +78,7 @@ GZIP_SUFFIXES = (".html", ".css", ".js", ".svg", ".txt", ".json", ".xml")
 # A committed screenshot must stay small (tests/qemu/screenshots/).
 SCREENSHOT_COMMIT_MAX_BYTES = 200_000
 
-# The access-log line of one request (src/server.rs `log_record`):
+# The access-log line of one request (src/net/access_log.rs `log_record`):
 # `[    3.839488] INFO  10.0.2.2:46422 "GET /" 200 4897 0us`.
 ACCESS_LOG_PATTERN = re.compile(
     r'INFO\s+(?P<peer>\S+) "(?P<method>[A-Z]+) (?P<target>[^"]*)" (?P<status>\d{3}) (?P<bytes>\d+) \d+us'

@@ -1,6 +1,6 @@
 //! The per-connection HTTP/1.1 state machine: bytes in, responses out, time as a parameter.
 //!
-//! [`Connection`] does no I/O. The network loop (`crate::server`) hands it the bytes a TCP socket
+//! [`Connection`] does no I/O. The network loop (`crate::net`) hands it the bytes a TCP socket
 //! received ([`Connection::receive`]), lets it copy its output straight into the socket's send
 //! buffer ([`Connection::transmit`]), tells it how much the socket still holds
 //! ([`Connection::set_transport_backlog`]), and asks it when it next needs attention

@@ -15,8 +15,8 @@ use smoltcp::wire::{
 use super::model::{FakeBuffers, FakeClock, GenetModel, ModelConfig};
 use super::phy::LinkState;
 use super::{Genet, GenetConfig};
-use crate::address_claim::arp_reply;
-use crate::server::{HttpServer, Ipv4Setup, Ipv4Source, ServerConfig, StaticIpv4};
+use crate::net::arp::arp_reply;
+use crate::net::{HttpServer, Ipv4Setup, Ipv4Source, ServerConfig, StaticIpv4};
 use crate::site::Site;
 
 type Driver = Genet<GenetModel, FakeBuffers, FakeClock>;

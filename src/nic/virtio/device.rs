@@ -9,8 +9,8 @@ use super::{
     Counters, LARGE_FRAME_BYTES, Offload, QUEUE_SIZE, RAISED_MSS, STANDARD_FRAME_BYTES, VirtioNet,
     VirtioNetQueues,
 };
+use crate::net::offload::{self, TransmitPlan, VIRTIO_NET_HEADER_FIELDS_BYTES};
 use crate::nic::rules;
-use crate::offload::{self, TransmitPlan, VIRTIO_NET_HEADER_FIELDS_BYTES};
 
 /// A received frame, lent to smoltcp.
 pub struct VirtioRxToken<'a> {

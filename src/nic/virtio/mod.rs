@@ -12,7 +12,7 @@
 //! When the device offers them (QEMU's virtio-net over tap does; over user networking it does
 //! not), the driver also takes TCP checksum offload (`VIRTIO_NET_F_CSUM`) and segmentation
 //! offload (`VIRTIO_NET_F_HOST_TSO4`/`_TSO6`, virtio 1.2 §5.1.3 and §5.1.6.2; [`features`]): the
-//! frame edits that takes are in the portable [`crate::offload`], which explains how large
+//! frame edits that takes are in the portable [`crate::net::offload`], which explains how large
 //! segments are made to fit smoltcp.
 
 mod device;

@@ -23,7 +23,7 @@
 
 use smoltcp::wire::{IpProtocol, TcpPacket, checksum};
 
-use crate::tcp_frame::{TcpInFrame, locate_tcp};
+use super::tcp_frame::{TcpInFrame, locate_tcp};
 /// Bytes of a TCP header without options (RFC 9293 §3.1).
 const TCP_HEADER_BYTES: usize = 20;
 /// Offset of the checksum field in the TCP header (RFC 9293 §3.1).
@@ -249,7 +249,7 @@ pub fn virtio_net_header(plan: TransmitPlan) -> [u8; VIRTIO_NET_HEADER_FIELDS_BY
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::tcp_frame::ETHERNET_HEADER_BYTES;
+    use crate::net::tcp_frame::ETHERNET_HEADER_BYTES;
     use smoltcp::phy::{Checksum, ChecksumCapabilities};
     use smoltcp::wire::{
         EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, Ipv4Address,

@@ -1,0 +1,192 @@
+//! What the kernel tells the server ([`ServerConfig`]) and what the server counts
+//! ([`ServerStatistics`]).
+
+use smoltcp::wire::EthernetAddress;
+
+use super::addressing::{Ipv4Setup, StaticIpv4, StaticIpv6};
+#[cfg(doc)]
+use super::listeners::MEMORY_RESERVE_BYTES;
+use super::listeners::OVERFLOW_BUFFER_BYTES;
+#[cfg(doc)]
+use super::server::HttpServer;
+use crate::http::connection::ConnectionTimeouts;
+use crate::http::{Limits, ResponseSettings};
+
+/// Everything the server needs from the kernel (mostly from bootargs).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The NIC's MAC address.
+    pub mac: EthernetAddress,
+    /// Seed for smoltcp's TCP initial sequence numbers and ports; should differ per boot
+    /// (the kernel uses the timer counter).
+    pub random_seed: u64,
+    /// TCP port of the HTTP server.
+    pub http_port: u16,
+    /// IPv4 address set-up.
+    pub ipv4: Ipv4Setup,
+    /// The window, in milliseconds, in which a static or DHCP-fallback IPv4 address is probed
+    /// with ARP before it is used (RFC 5227 §2.1.1; see [`super::arp`]); 0 takes the
+    /// address at once.
+    pub ipv4_probe_ms: u64,
+    /// Whether the link is up when the server starts. A NIC whose link comes up later (GENET,
+    /// after autonegotiation) starts with `false` and reports changes through
+    /// [`HttpServer::set_link_up`]: DHCP, the DHCP timeout, ARP probes and announcements all
+    /// wait for the link, so that nothing is sent into a dead link and a DHCP server gets the
+    /// whole timeout to answer.
+    pub link_up_at_start: bool,
+    /// A static IPv6 address besides the EUI-64 link-local one (smoltcp is built with
+    /// `iface-max-addr-count-3`: room for IPv4, link-local and this one).
+    pub ipv6: Option<StaticIpv6>,
+    /// Most simultaneous connections, half-open ones and closing ones included.
+    pub max_connections: usize,
+    /// Sockets kept listening at once: how many SYNs can arrive between two polls.
+    pub listen_backlog: usize,
+    /// Most simultaneous connections accepted beyond `max_connections` to answer `503`. While all
+    /// of them are in use, new SYNs are dropped (the client retries them) instead of reset.
+    pub overflow_connections_max: usize,
+    /// TCP receive buffer per connection, in bytes (requests are small).
+    pub tcp_rx_buffer_bytes: usize,
+    /// TCP send buffer per connection, in bytes (the in-flight window: size for throughput).
+    pub tcp_tx_buffer_bytes: usize,
+    /// How long a closing connection may take to finish the TCP close before it is aborted.
+    pub close_linger_ms: u64,
+    /// Log one line per request at `info` level.
+    pub access_log: bool,
+    /// Time limits of each connection.
+    pub timeouts: ConnectionTimeouts,
+    /// Limits on requests.
+    pub limits: Limits,
+    /// Settings shaping every response.
+    pub response: ResponseSettings,
+    /// Free heap bytes now, if the caller can tell. Before a listening socket is added, the
+    /// server checks that its buffers and a reserve ([`MEMORY_RESERVE_BYTES`]) fit; when they
+    /// do not, new clients get `503` from the small overflow socket (or, when even that does not
+    /// fit, their SYN is dropped and retried by the client) instead of the allocation failing.
+    pub free_memory_bytes: Option<fn() -> usize>,
+    /// A microsecond clock on the same time base as the `Instant`s passed to
+    /// [`HttpServer::poll`], if the caller has one. Within one poll the server otherwise sees a
+    /// single instant, and the access log's durations (request parsed → last byte handed to
+    /// TCP) would all read 0.
+    pub clock_us: Option<fn() -> u64>,
+    /// Unix time, in seconds, at `Instant` zero of the clock passed to [`HttpServer::poll`], if
+    /// known (the RTC on QEMU `virt`; the Raspberry Pi has none). Used for `Date`.
+    pub unix_time_at_clock_zero_s: Option<u64>,
+}
+
+impl ServerConfig {
+    /// The defaults for a NIC with address `mac`: port 80, DHCP with the QEMU user-network
+    /// fallback after 10 s (probed with ARP for 1 s before use), link up, 128 connections, 8 listening sockets, 64 overflow (503) sockets, 4 KiB receive and 64 KiB send
+    /// buffers, access log on.
+    pub fn new(mac: EthernetAddress) -> ServerConfig {
+        ServerConfig {
+            mac,
+            random_seed: 0,
+            http_port: 80,
+            ipv4: Ipv4Setup::Dhcp {
+                fallback: Some(StaticIpv4::QEMU_USER_NETWORK),
+                fallback_after_ms: 10_000,
+            },
+            ipv4_probe_ms: 1000,
+            link_up_at_start: true,
+            ipv6: None,
+            max_connections: 128,
+            listen_backlog: 8,
+            overflow_connections_max: 64,
+            tcp_rx_buffer_bytes: 4 * 1024,
+            tcp_tx_buffer_bytes: 64 * 1024,
+            close_linger_ms: 10_000,
+            access_log: true,
+            timeouts: ConnectionTimeouts::default(),
+            limits: Limits::default(),
+            response: ResponseSettings {
+                server_name: "bareserve",
+                cache_control: None,
+            },
+            unix_time_at_clock_zero_s: None,
+            free_memory_bytes: None,
+            clock_us: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Largest send buffer per connection, which bounds the bytes a connection has in flight
+    /// (docs/design-notes.md §1: 1 KiB buffers cripple throughput). With segmentation offload a
+    /// segment is 16 KB, and 64 KiB held only four: 10 MiB over tap moved 210-249 MB/s with
+    /// 64 KiB, 268-291 with 128 KiB and 311-373 with 256 KiB, for 10-15 % fewer new connections per
+    /// second (each socket's buffer is allocated and zeroed: 3,300-3,800/s with 64 KiB,
+    /// 3,000-3,200/s with 256 KiB over user networking). On little RAM
+    /// [`Self::fit_buffers_to_memory`] gives less.
+    pub const TCP_TX_BUFFER_MAX_BYTES: usize = 256 * 1024;
+    /// Smallest send buffer per connection: a few full-size segments in flight.
+    pub const TCP_TX_BUFFER_MIN_BYTES: usize = 8 * 1024;
+
+    /// Sizes the per-connection send buffers so that every socket the server may hold at once
+    /// (`max_connections`, the listeners and the overflow sockets) fits in `memory_budget_bytes`,
+    /// between [`Self::TCP_TX_BUFFER_MIN_BYTES`] and [`Self::TCP_TX_BUFFER_MAX_BYTES`], rounded
+    /// down to 1 KiB. Many connections on little RAM get smaller windows instead of running the
+    /// heap dry; returns the chosen size.
+    pub fn fit_buffers_to_memory(&mut self, memory_budget_bytes: usize) -> usize {
+        // Overflow sockets only carry a 503: their small buffers come off the top.
+        let overflow_bytes = self
+            .overflow_connections_max
+            .saturating_mul(2 * OVERFLOW_BUFFER_BYTES);
+        let sockets = self
+            .max_connections
+            .saturating_add(self.listen_backlog)
+            .max(1);
+        let per_socket = memory_budget_bytes.saturating_sub(overflow_bytes) / sockets;
+        let for_send = per_socket.saturating_sub(self.tcp_rx_buffer_bytes) & !1023;
+        self.tcp_tx_buffer_bytes =
+            for_send.clamp(Self::TCP_TX_BUFFER_MIN_BYTES, Self::TCP_TX_BUFFER_MAX_BYTES);
+        self.tcp_tx_buffer_bytes
+    }
+}
+
+/// Counters the kernel can print.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStatistics {
+    /// Connections accepted within the limit.
+    pub connections_accepted: u64,
+    /// Connections accepted beyond the limit and answered `503`.
+    pub connections_refused: u64,
+    /// Requests answered (every response queued, error responses included).
+    pub requests_answered: u64,
+    /// Response bytes handed to TCP.
+    pub bytes_sent: u64,
+    /// Requests whose head did not arrive in time (`408`).
+    pub request_head_timeouts: u64,
+    /// Idle persistent connections closed.
+    pub keep_alive_timeouts: u64,
+    /// Connections reset because the client stopped reading, or did not finish closing.
+    pub connections_aborted: u64,
+    /// Idle keep-alive connections closed to make room for refused clients' retries.
+    pub idle_connections_reclaimed: u64,
+    /// New connections' SYNs dropped unanswered because no socket was listening (every limit
+    /// reached, or too little memory); each client retries after its retransmission timeout.
+    pub syns_dropped_at_limit: u64,
+    /// ARP packets from other hosts that claimed our IPv4 address, or the one being probed
+    /// (RFC 5227 §2.1.1, §2.4).
+    pub ipv4_address_conflicts: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_buffers_fit_the_memory_budget() {
+        let mac = EthernetAddress([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+        let mut config = ServerConfig::new(mac);
+        // Plenty of memory: the maximum window.
+        assert_eq!(config.fit_buffers_to_memory(64 * 1024 * 1024), 256 * 1024);
+        // 4 MiB less 64 overflow sockets of 4 KiB, over 128 + 8 sockets: 28,913 bytes each,
+        // minus 4 KiB receive, rounded down to 1 KiB.
+        assert_eq!(config.fit_buffers_to_memory(4 * 1024 * 1024), 24 * 1024);
+        // 1024 connections in 16 MiB: the floor.
+        config.max_connections = 1024;
+        assert_eq!(config.fit_buffers_to_memory(16 * 1024 * 1024), 11 * 1024);
+        assert_eq!(config.fit_buffers_to_memory(1024 * 1024), 8 * 1024);
+        assert_eq!(config.fit_buffers_to_memory(0), 8 * 1024);
+    }
+}

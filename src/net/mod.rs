@@ -1,0 +1,65 @@
+//! The network loop: a smoltcp interface, DHCPv4, a pool of listening sockets and one HTTP
+//! [`Connection`](crate::http::connection::Connection) per connected socket, generic over
+//! `smoltcp::phy::Device`.
+//!
+//! The kernel owns the device and the clock; it calls [`HttpServer::poll`] whenever a frame may
+//! have arrived or the returned delay has passed, and sleeps (WFI) in between.
+//!
+//! **Accepting connections.** smoltcp has no accept queue: a listening socket turns into the
+//! connection it accepts, and a SYN that finds no listening socket is answered with RST. The
+//! server therefore keeps [`ServerConfig::listen_backlog`] sockets listening and replaces each
+//! one as soon as it is taken, as long as fewer than [`ServerConfig::max_connections`]
+//! connections exist. At the limit it keeps a single *overflow* listener with small buffers;
+//! a connection it accepts reads one request head and gets `503 Service Unavailable` with
+//! `Retry-After: 1`, then closes — a clear answer instead of a reset — and one idle keep-alive
+//! connection is closed to make room for the retry (as nginx reuses idle connections). At most
+//! [`ServerConfig::overflow_connections_max`] such connections exist at once.
+//!
+//! **Beyond every limit** — no listening socket at all, because the overflow slots are taken or
+//! the heap cannot hold even the overflow socket's buffers — a new SYN to the HTTP port is
+//! dropped unanswered rather than reset, as Linux does when a listener's accept queue is full
+//! (`net.ipv4.tcp_abort_on_overflow` = 0, the default). The client retransmits its SYN after
+//! its retransmission timeout (RFC 6298 §2: 1 s at first, doubling), by which time capacity may
+//! be back; a reset would make it give up, or reconnect at once and be reset again. The drops are
+//! counted in [`ServerStatistics::syns_dropped_at_limit`] and logged at most once a second. SYNs
+//! to other ports are still answered with RST (RFC 9293 §3.10.7.1).
+//!
+//! **Closing.** A connection that is done is closed gracefully (FIN once the send buffer has
+//! drained); if the peer has not completed the close within [`ServerConfig::close_linger_ms`]
+//! the socket is aborted (overflow connections: within a second, and they wait at most a second
+//! for their request head, so idle clients cannot hold the overflow slots). A socket that
+//! reaches CLOSED or TIME-WAIT is removed from the socket set, which frees its buffers: memory
+//! stays bounded by the connection limits.
+//!
+//! **Access log.** With [`ServerConfig::access_log`] on, one `info` line per request:
+//! `peer "METHOD target" status bytes duration`, where the duration runs from the moment the
+//! request was parsed to the moment its last byte was handed to the TCP send buffer.
+//!
+//! | module | what it does |
+//! |---|---|
+//! | `server` | [`HttpServer`]: creation, the poll loop, link state, the public accessors |
+//! | `config` | [`ServerConfig`] and [`ServerStatistics`] |
+//! | `addressing` | IPv4 and IPv6 set-up: static addresses, DHCP, the fallback, ARP probes and announcements |
+//! | [`arp`] | IPv4 address conflict detection (RFC 5227): probe schedule, ARP frames, conflicts |
+//! | `listeners` | the pool of listening sockets and the memory check before each new one |
+//! | `pump` | each socket's life (listening, serving, closing, retiring) and the bytes between it and its HTTP connection |
+//! | `access_log` | the access-log lines |
+//! | `syn_gate` | the device wrapper that drops SYNs beyond every limit and watches ARP for conflicts |
+//! | [`offload`] | TCP checksum and segmentation offload: the frame edits, for NICs that have it |
+//! | `tcp_frame` | where the TCP segment sits in an Ethernet frame |
+
+mod access_log;
+mod addressing;
+pub mod arp;
+mod config;
+mod listeners;
+pub mod offload;
+mod pump;
+mod server;
+mod syn_gate;
+mod tcp_frame;
+
+pub use addressing::{Ipv4Setup, Ipv4Source, StaticIpv4, StaticIpv6, link_local_address};
+pub use config::{ServerConfig, ServerStatistics};
+pub use listeners::MEMORY_RESERVE_BYTES;
+pub use server::HttpServer;

@@ -1,0 +1,282 @@
+//! [`HttpServer`]: the interface and socket set, creation, the poll loop that receives frames,
+//! services addressing and sockets and transmits, the link state, and the public accessors.
+
+use alloc::vec::Vec;
+
+use log::{info, warn};
+use smoltcp::iface::{
+    Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
+};
+use smoltcp::phy::Device;
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv6Cidr};
+
+use super::addressing::{
+    Ipv4Claim, Ipv4Source, PendingAnnouncement, add_address, link_local_address,
+};
+use super::config::{ServerConfig, ServerStatistics};
+use super::pump::{SocketPhase, SocketSlot, close_linger_ms};
+use super::syn_gate::SynGate;
+use crate::site::Site;
+
+/// Most rounds of "receive frames, service every socket, transmit" in one [`HttpServer::poll`];
+/// rounds repeat while anything moves (smoltcp PR #991: handle every pending frame per poll).
+/// The bound keeps one call's work finite when a peer keeps sending.
+const POLL_ROUNDS_MAX: usize = 32;
+
+/// Most frames received in one round before the sockets are serviced.
+const INGRESS_FRAMES_PER_ROUND_MAX: usize = 256;
+
+/// The HTTP server: interface, sockets, connections and site (see the [`crate::net`] module
+/// documentation).
+pub struct HttpServer {
+    pub(super) config: ServerConfig,
+    pub(super) site: Site,
+    pub(super) interface: Interface,
+    pub(super) sockets: SocketSet<'static>,
+    pub(super) dhcp_handle: Option<SocketHandle>,
+    pub(super) ipv4_source: Ipv4Source,
+    pub(super) slots: Vec<SocketSlot>,
+    pub(super) statistics: ServerStatistics,
+    /// The interface's addresses, copied each poll round for the [`SynGate`] (the interface
+    /// itself is borrowed while frames are received).
+    pub(super) local_addresses: Vec<IpAddress>,
+    /// When the last "dropping SYNs" warning was logged, in microseconds.
+    pub(super) syn_drop_warned_at_us: Option<u64>,
+    /// SYNs dropped since that warning.
+    pub(super) syns_dropped_unreported: u64,
+    /// ARP announcements still to send for the current IPv4 address.
+    pub(super) announcement: Option<PendingAnnouncement>,
+    /// Whether the link is up (see [`ServerConfig::link_up_at_start`]).
+    pub(super) link_up: bool,
+    /// A static or fallback address on its way to the interface: probed, or waiting to be
+    /// probed again after a conflict.
+    pub(super) claim: Option<Ipv4Claim>,
+    /// When a conflict for the address in use was last reported and defended, in microseconds.
+    pub(super) defended_at_us: Option<u64>,
+}
+
+impl HttpServer {
+    /// Creates the interface on `device` at time `now`, with the EUI-64 link-local IPv6 address,
+    /// the static addresses of `config`, a DHCP client if configured, and the listening sockets.
+    ///
+    /// smoltcp answers ARP and ICMP echo (IPv4 and IPv6) in the interface itself.
+    pub fn new<D: Device + ?Sized>(
+        config: ServerConfig,
+        site: Site,
+        device: &mut D,
+        now: Instant,
+    ) -> HttpServer {
+        let mut interface_config = Config::new(HardwareAddress::Ethernet(config.mac));
+        interface_config.random_seed = config.random_seed;
+        let mut interface = Interface::new(interface_config, device, now);
+        let sockets = SocketSet::new(Vec::new());
+
+        let link_local = IpCidr::Ipv6(Ipv6Cidr::new(link_local_address(config.mac), 64));
+        add_address(&mut interface, link_local);
+        if let Some(ipv6) = config.ipv6 {
+            add_address(&mut interface, IpCidr::Ipv6(ipv6.address));
+            if let Some(gateway) = ipv6.gateway
+                && interface
+                    .routes_mut()
+                    .add_default_ipv6_route(gateway)
+                    .is_err()
+            {
+                warn!("net: no room for the IPv6 default route via {gateway}");
+            }
+        }
+
+        let now_us = instant_us(now);
+        info!("net: MAC {} link-local {}", config.mac, link_local);
+
+        let mut server = HttpServer {
+            config,
+            site,
+            interface,
+            sockets,
+            dhcp_handle: None,
+            ipv4_source: Ipv4Source::Unconfigured { since_us: now_us },
+            slots: Vec::new(),
+            statistics: ServerStatistics::default(),
+            local_addresses: Vec::new(),
+            syn_drop_warned_at_us: None,
+            syns_dropped_unreported: 0,
+            announcement: None,
+            link_up: false,
+            claim: None,
+            defended_at_us: None,
+        };
+        if server.config.link_up_at_start {
+            server.set_link_up(true, now);
+        } else {
+            info!("net: waiting for the link before DHCP and ARP");
+        }
+        server.replenish_listeners();
+        server
+    }
+
+    /// Tells the server whether the link is up; call it whenever the NIC may have changed (each
+    /// loop round is fine: only changes act).
+    ///
+    /// At link up DHCP starts (or restarts, RFC 2131 §3.7: the host may be on another network
+    /// now) and the DHCP timeout counts from then; a static address not yet taken is probed
+    /// (RFC 5227 §2.1: also "when a link-state change signals that an Ethernet cable has been
+    /// connected"), one in use is announced again (§2.3) and kept, so that connections survive a
+    /// brief drop. At link down probes and announcements stop; an unfinished probe starts over at
+    /// the next link up.
+    pub fn set_link_up(&mut self, up: bool, now: Instant) {
+        if up == self.link_up {
+            return;
+        }
+        self.link_up = up;
+        if up {
+            self.start_addressing_at_link_up(instant_us(now));
+        } else {
+            self.stop_addressing_at_link_down();
+        }
+    }
+
+    /// Does all pending network work at time `now`: every queued frame, DHCP, every connection
+    /// (receive, answer, send, time limits), closing and replacing sockets. Returns how long the
+    /// caller may sleep before the next call if no frame arrives (`None`: until a frame arrives).
+    pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> Option<Duration> {
+        let now_us = instant_us(now);
+        self.apply_ipv4_fallback(now_us);
+        // Memory may have come back since the last poll.
+        let mut listening = self.replenish_listeners();
+        for _ in 0..POLL_ROUNDS_MAX {
+            self.interface.poll_maintenance(now);
+            self.local_addresses.clear();
+            let addresses = self.interface.ip_addrs().iter().map(IpCidr::address);
+            self.local_addresses.extend(addresses);
+            let arp_watch = self.arp_watch();
+            let mut frames_handled = false;
+            // Frame by frame, so that a listener taken by a SYN is replaced before the next SYN
+            // is looked at: with smoltcp's one-connection-per-listener model this is what lets
+            // a burst of SYNs larger than the backlog be accepted (up to `max_connections`).
+            // For the same reason the gate is re-evaluated after each frame.
+            for _ in 0..INGRESS_FRAMES_PER_ROUND_MAX {
+                let mut gate = SynGate {
+                    device: &mut *device,
+                    closed_port: (!listening).then_some(self.config.http_port),
+                    local_addresses: &self.local_addresses,
+                    syns_dropped: 0,
+                    arp_watch,
+                    arp_conflict: None,
+                };
+                let result = self
+                    .interface
+                    .poll_ingress_single(now, &mut gate, &mut self.sockets);
+                let (syns_dropped, arp_conflict) = (gate.syns_dropped, gate.arp_conflict);
+                if syns_dropped > 0 {
+                    self.note_syns_dropped(syns_dropped, now_us);
+                }
+                if let Some(conflict) = arp_conflict {
+                    self.note_arp_conflict(conflict, now_us);
+                }
+                match result {
+                    PollIngressSingleResult::None => break,
+                    PollIngressSingleResult::PacketProcessed => frames_handled = true,
+                    PollIngressSingleResult::SocketStateChanged => {
+                        frames_handled = true;
+                        listening = self.replenish_listeners();
+                    }
+                }
+            }
+            self.service_dhcp(now_us);
+            self.service_claim(now, now_us, device);
+            self.announce_ipv4(now, now_us, device);
+            let progressed = self.service_sockets(now_us);
+            listening = self.replenish_listeners();
+            // Transmit what the sockets queued (bounded by the sockets' buffers).
+            while self.interface.poll_egress(now, device, &mut self.sockets)
+                == PollResult::SocketStateChanged
+            {}
+            if !frames_handled && !progressed {
+                break;
+            }
+        }
+        self.next_poll_delay(now, now_us)
+    }
+
+    /// The counters so far.
+    pub fn statistics(&self) -> ServerStatistics {
+        self.statistics
+    }
+
+    /// Where the IPv4 address comes from now.
+    pub fn ipv4_source(&self) -> Ipv4Source {
+        self.ipv4_source
+    }
+
+    /// The interface's IPv4 address, if it has one.
+    pub fn ipv4_address(&self) -> Option<Ipv4Address> {
+        self.interface.ipv4_addr()
+    }
+
+    /// The interface's addresses (IPv4 and IPv6).
+    pub fn ip_addresses(&self) -> &[IpCidr] {
+        self.interface.ip_addrs()
+    }
+
+    /// Sockets in the socket set: the DHCP socket, listeners, connections and closing ones.
+    pub fn socket_count(&self) -> usize {
+        self.sockets.iter().count()
+    }
+
+    /// Connections being served or closed (listening sockets not counted).
+    pub fn connection_count(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| !matches!(slot.phase, SocketPhase::Listening))
+            .count()
+    }
+
+    /// The site being served.
+    pub fn site(&self) -> &Site {
+        &self.site
+    }
+
+    /// The delay until the earliest of smoltcp's next timer, the connections' deadlines, closing
+    /// sockets' linger limits and the DHCP fallback.
+    fn next_poll_delay(&mut self, now: Instant, now_us: u64) -> Option<Duration> {
+        let mut deadline_us: Option<u64> = None;
+        let mut consider = |candidate_us: u64| {
+            deadline_us =
+                Some(deadline_us.map_or(candidate_us, |current| current.min(candidate_us)));
+        };
+        for slot in &self.slots {
+            match &slot.phase {
+                SocketPhase::Serving(connection) => {
+                    if let Some(deadline) = connection.next_deadline_us() {
+                        consider(deadline);
+                    }
+                }
+                SocketPhase::Closing { since_us } => {
+                    consider(
+                        since_us.saturating_add(
+                            close_linger_ms(&self.config, slot).saturating_mul(1000),
+                        ),
+                    );
+                }
+                SocketPhase::Retiring => consider(now_us),
+                SocketPhase::Listening => {}
+            }
+            for deadline_us in self.addressing_deadlines_us().into_iter().flatten() {
+                consider(deadline_us);
+            }
+        }
+        let ours =
+            deadline_us.map(|deadline| Duration::from_micros(deadline.saturating_sub(now_us)));
+        let smoltcp = self.interface.poll_delay(now, &self.sockets);
+        match (ours, smoltcp) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Microseconds since clock zero; times before zero count as zero.
+pub(super) fn instant_us(now: Instant) -> u64 {
+    u64::try_from(now.total_micros()).unwrap_or(0)
+}
