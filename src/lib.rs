@@ -10,8 +10,7 @@
 //! | [`tar`] | reader of the ustar/PAX archive that `build.rs` packs from `disk/` |
 //! | [`site`] | the site index: path → file bytes, size, modification time, ETag |
 //! | [`site_rules`] | path and ETag rules shared with the build-time packer |
-//! | [`config`] | bootargs (`/chosen/bootargs`) parsed into typed settings |
-//! | [`dtb`] | queries over the flattened device tree: memory, UART, GIC, timer, NICs, bootargs |
+//! | [`boot`] | boot-time decisions: device tree queries, memory plan, bootargs, server settings |
 //! | [`address_claim`] | IPv4 address conflict detection (RFC 5227): ARP probes, announcements, conflicts |
 //! | [`server`] | the network loop: smoltcp interface, DHCP, listener pool, generic over `phy::Device` |
 //! | [`genet`] | the Raspberry Pi 4 GENET v5 Ethernet logic, written against a register trait |
@@ -21,8 +20,7 @@
 extern crate alloc;
 
 pub mod address_claim;
-pub mod config;
-pub mod dtb;
+pub mod boot;
 pub mod genet;
 pub mod http;
 pub mod offload;

@@ -117,8 +117,8 @@ pub struct StaticIpv4 {
 impl StaticIpv4 {
     /// QEMU user networking's guest address: `10.0.2.15/24` via `10.0.2.2`.
     pub const QEMU_USER_NETWORK: StaticIpv4 = StaticIpv4 {
-        address: Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24),
-        gateway: Some(Ipv4Address::new(10, 0, 2, 2)),
+        address: crate::boot::settings::QEMU_USER_NETWORK_ADDRESS,
+        gateway: Some(crate::boot::settings::QEMU_USER_NETWORK_GATEWAY),
     };
 }
 
@@ -215,15 +215,15 @@ impl ServerConfig {
         ServerConfig {
             mac,
             random_seed: 0,
-            http_port: 80,
+            http_port: crate::boot::settings::DEFAULT_HTTP_PORT,
             ipv4: Ipv4Setup::Dhcp {
                 fallback: Some(StaticIpv4::QEMU_USER_NETWORK),
-                fallback_after_ms: 10_000,
+                fallback_after_ms: crate::boot::settings::DEFAULT_DHCP_TIMEOUT_MS,
             },
-            ipv4_probe_ms: 1000,
+            ipv4_probe_ms: crate::boot::settings::DEFAULT_IPV4_PROBE_MS,
             link_up_at_start: true,
             ipv6: None,
-            max_connections: 128,
+            max_connections: crate::boot::settings::DEFAULT_MAX_CONNECTIONS,
             listen_backlog: 8,
             overflow_connections_max: 64,
             tcp_rx_buffer_bytes: 4 * 1024,

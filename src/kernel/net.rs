@@ -3,7 +3,7 @@
 
 use core::ptr::NonNull;
 
-use bareserve::dtb::{DeviceTree, GenetPresence};
+use bareserve::boot::dtb::{DeviceTree, GenetPresence};
 use smoltcp::phy::{self, DeviceCapabilities};
 use smoltcp::time::Instant;
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
@@ -300,11 +300,11 @@ fn probe_virtio_mmio(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic>
 fn enable_interrupt_after_bring_up(
     gic: &mut Gic,
     card: &mut VirtioNic<NicTransport>,
-    interrupt: bareserve::dtb::Interrupt,
+    interrupt: bareserve::boot::dtb::Interrupt,
 ) {
     gic.enable(
         interrupt.intid,
-        interrupt.trigger == bareserve::dtb::Trigger::Edge,
+        interrupt.trigger == bareserve::boot::dtb::Trigger::Edge,
     );
     card.acknowledge_interrupt();
 }

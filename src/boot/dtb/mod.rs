@@ -25,6 +25,8 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::boot::mac;
+
 /// FDT header magic, big-endian (Devicetree Specification v0.4 §5.2).
 pub const FDT_MAGIC: u32 = 0xD00D_FEED;
 
@@ -797,10 +799,7 @@ impl<'a> DeviceTree<'a> {
         };
         let usable_mac = |name: &str| {
             let bytes: [u8; 6] = self.property(node, name)?.try_into().ok()?;
-            // IEEE 802 §8.2: bit 0 of the first octet marks group (multicast/broadcast)
-            // addresses; all-zero is the placeholder a firmware has not filled in.
-            let unicast = bytes[0] & 1 == 0 && bytes != [0; 6];
-            unicast.then_some(bytes)
+            mac::is_usable_unicast(bytes).then_some(bytes)
         };
         let phy_address = self
             .property(node, "phy-handle")
