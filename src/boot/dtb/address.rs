@@ -39,10 +39,70 @@ pub struct DmaRange {
 impl DmaRange {
     /// The bus address of CPU physical `cpu_address`, or `None` outside the window.
     pub fn bus_address_of(&self, cpu_address: u64) -> Option<u64> {
-        let offset = cpu_address.checked_sub(self.cpu_address)?;
-        (offset < self.size)
-            .then(|| self.bus_address.checked_add(offset))
-            .flatten()
+        map_within(cpu_address, self.cpu_address, self.size, self.bus_address)
+    }
+}
+
+/// `address` moved from the window of `size` bytes at `from_base` to the same offset from
+/// `to_base`; `None` outside the window or past the end of the address space. The arithmetic of
+/// every `ranges` and `dma-ranges` entry (§2.3.8, §2.3.9), in either direction.
+fn map_within(address: u64, from_base: u64, size: u64, to_base: u64) -> Option<u64> {
+    let offset = address.checked_sub(from_base)?;
+    (offset < size)
+        .then(|| to_base.checked_add(offset))
+        .flatten()
+}
+
+/// The cell counts of one `ranges` or `dma-ranges` entry (§2.3.8): the child bus address (the
+/// bus's own `#address-cells`), the parent bus address (the parent's `#address-cells`) and the
+/// size (the bus's `#size-cells`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RangesLayout {
+    pub(super) child_cells: usize,
+    pub(super) parent_cells: usize,
+    pub(super) size_cells: usize,
+}
+
+/// One `ranges` or `dma-ranges` entry. The child address is left as its cells, because a PCI
+/// child address has three (phys.hi, then 64 bits; IEEE 1275 PCI binding §2.2.1.1).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RangesEntry<'v> {
+    pub(super) child_cells: &'v [u8],
+    pub(super) parent_address: u64,
+    pub(super) size: u64,
+}
+
+impl RangesEntry<'_> {
+    /// The child address, when it has at most 2 cells.
+    pub(super) fn child_address(&self) -> Option<u64> {
+        read_cells(self.child_cells, 0, self.child_cells.len() / 4)
+    }
+}
+
+impl RangesLayout {
+    /// The entries of a `ranges` or `dma-ranges` value, in order: `None` if the value is not a
+    /// whole number of entries (or an entry would have no cells); an entry is `None` if its
+    /// parent address or size has more than 2 cells.
+    pub(super) fn entries(
+        self,
+        value: &[u8],
+    ) -> Option<impl Iterator<Item = Option<RangesEntry<'_>>>> {
+        let entry_cells = self
+            .child_cells
+            .checked_add(self.parent_cells)?
+            .checked_add(self.size_cells)?;
+        let entry_len = entry_cells.checked_mul(4)?;
+        if entry_len == 0 || !value.len().is_multiple_of(entry_len) {
+            return None;
+        }
+        Some(value.chunks_exact(entry_len).map(move |entry| {
+            let after_child = self.child_cells.checked_add(self.parent_cells)?;
+            Some(RangesEntry {
+                child_cells: entry.get(..self.child_cells.checked_mul(4)?)?,
+                parent_address: read_cells(entry, self.child_cells, self.parent_cells)?,
+                size: read_cells(entry, after_child, self.size_cells)?,
+            })
+        }))
     }
 }
 
@@ -70,30 +130,30 @@ impl<'a> DeviceTree<'a> {
         if self.nodes.get(parent)?.parent.is_some() {
             return None;
         }
-        let child_cells = self.address_cells(bus)?;
-        let parent_cells = self.address_cells(parent)?;
-        let size_cells = self.size_cells(bus)?;
-        let entry_cells = child_cells
-            .checked_add(parent_cells)?
-            .checked_add(size_cells)?;
-        let entry_len = entry_cells.checked_mul(4)?;
+        let layout = self.ranges_layout(bus, parent)?;
         if ranges.is_empty() {
             return Some(Vec::new());
         }
-        if entry_len == 0 || !ranges.len().is_multiple_of(entry_len) {
-            return None;
-        }
-        (0..ranges.len() / entry_len)
+        layout
+            .entries(ranges)?
             .map(|entry| {
-                let first = entry.checked_mul(entry_cells)?;
-                let after_child = first.checked_add(child_cells)?;
+                let entry = entry?;
                 Some(DmaRange {
-                    bus_address: read_cells(ranges, first, child_cells)?,
-                    cpu_address: read_cells(ranges, after_child, parent_cells)?,
-                    size: read_cells(ranges, after_child.checked_add(parent_cells)?, size_cells)?,
+                    bus_address: entry.child_address()?,
+                    cpu_address: entry.parent_address,
+                    size: entry.size,
                 })
             })
             .collect()
+    }
+
+    /// The entry layout of `bus`'s `ranges` or `dma-ranges`, `parent` being its parent.
+    pub(super) fn ranges_layout(&self, bus: usize, parent: usize) -> Option<RangesLayout> {
+        Some(RangesLayout {
+            child_cells: self.address_cells(bus)?,
+            parent_cells: self.address_cells(parent)?,
+            size_cells: self.size_cells(bus)?,
+        })
     }
 
     /// `#address-cells` of `node` (for its children's `reg`), default 2 (§2.3.5).
@@ -164,36 +224,103 @@ impl<'a> DeviceTree<'a> {
     }
 
     /// One step of [`Self::translate`]: find the `ranges` entry of `bus` containing `address`.
-    pub(super) fn translate_one_level(
+    fn translate_one_level(
         &self,
         bus: usize,
         parent: usize,
         ranges: &[u8],
         address: u64,
     ) -> Option<u64> {
-        let child_cells = self.address_cells(bus)?;
-        let parent_cells = self.address_cells(parent)?;
-        let size_cells = self.size_cells(bus)?;
-        let entry_cells = child_cells
-            .checked_add(parent_cells)?
-            .checked_add(size_cells)?;
-        let entry_len = entry_cells.checked_mul(4)?;
-        if entry_len == 0 || !ranges.len().is_multiple_of(entry_len) {
-            return None;
-        }
-        (0..ranges.len() / entry_len).find_map(|entry| {
-            let first = entry.checked_mul(entry_cells)?;
-            let child_base = read_cells(ranges, first, child_cells)?;
-            let parent_base = read_cells(ranges, first.checked_add(child_cells)?, parent_cells)?;
-            let size = read_cells(
-                ranges,
-                first.checked_add(child_cells)?.checked_add(parent_cells)?,
-                size_cells,
-            )?;
-            let offset = address.checked_sub(child_base)?;
-            (offset < size)
-                .then(|| parent_base.checked_add(offset))
-                .flatten()
-        })
+        self.ranges_layout(bus, parent)?
+            .entries(ranges)?
+            .find_map(|entry| {
+                let entry = entry?;
+                map_within(
+                    address,
+                    entry.child_address()?,
+                    entry.size,
+                    entry.parent_address,
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::{RangesLayout, map_within};
+
+    /// Big-endian cells, as a property value holds them.
+    fn cells(values: &[u32]) -> Vec<u8> {
+        values
+            .iter()
+            .flat_map(|value| value.to_be_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn map_within_moves_addresses_inside_the_window_only() {
+        // The Pi 4's /soc: bus 0x7E00_0000 → CPU 0xFE00_0000, 24 MiB (docs/bcm2711.md §0).
+        let (bus, cpu, size) = (0x7E00_0000, 0xFE00_0000, 0x180_0000);
+        assert_eq!(map_within(0x7E20_1000, bus, size, cpu), Some(0xFE20_1000));
+        assert_eq!(map_within(bus, bus, size, cpu), Some(cpu));
+        assert_eq!(
+            map_within(bus + size - 1, bus, size, cpu),
+            Some(cpu + size - 1)
+        );
+        assert_eq!(map_within(bus + size, bus, size, cpu), None);
+        assert_eq!(map_within(bus - 1, bus, size, cpu), None);
+        assert_eq!(map_within(10, 0, 20, u64::MAX - 5), None);
+    }
+
+    #[test]
+    fn entries_split_a_value_by_the_layout() {
+        let layout = RangesLayout {
+            child_cells: 1,
+            parent_cells: 2,
+            size_cells: 1,
+        };
+        let value = cells(&[
+            0x7E00_0000,
+            0,
+            0xFE00_0000,
+            0x180_0000,
+            0x7C00_0000,
+            0,
+            0xFC00_0000,
+            0x200_0000,
+        ]);
+        let entries: Vec<_> = layout
+            .entries(&value)
+            .unwrap()
+            .map(Option::unwrap)
+            .collect();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].child_address(), Some(0x7E00_0000));
+        assert_eq!(entries[0].parent_address, 0xFE00_0000);
+        assert_eq!(entries[0].size, 0x180_0000);
+        assert_eq!(entries[1].child_address(), Some(0x7C00_0000));
+        // Not a whole number of entries.
+        assert!(layout.entries(value.get(..12).unwrap()).is_none());
+        // An entry of no cells.
+        let empty = RangesLayout {
+            child_cells: 0,
+            parent_cells: 0,
+            size_cells: 0,
+        };
+        assert!(empty.entries(&[]).is_none());
+    }
+
+    #[test]
+    fn entries_with_over_two_cell_parents_are_none() {
+        let layout = RangesLayout {
+            child_cells: 1,
+            parent_cells: 3,
+            size_cells: 1,
+        };
+        let value = cells(&[1, 2, 3, 4, 5]);
+        let entries: Vec<_> = layout.entries(&value).unwrap().collect();
+        assert_eq!(entries.len(), 1);
+        assert!(entries[0].is_none());
     }
 }

@@ -113,35 +113,28 @@ impl<'a> DeviceTree<'a> {
         ) else {
             return;
         };
-        let (Some(3), Some(parent_cells), Some(size_cells)) = (
-            self.address_cells(node),
-            self.address_cells(parent),
-            self.size_cells(node),
-        ) else {
+        let Some(layout) = self
+            .ranges_layout(node, parent)
+            .filter(|layout| layout.child_cells == 3)
+        else {
             return;
         };
-        if parent_cells > 2 || size_cells > 2 {
+        let Some(entries) = layout.entries(ranges) else {
             return;
-        }
-        let entry_cells = 3 + parent_cells + size_cells;
-        if !ranges.len().is_multiple_of(entry_cells * 4) {
-            return;
-        }
-        for entry in 0..ranges.len() / (entry_cells * 4) {
-            let first = entry * entry_cells;
+        };
+        for entry in entries {
             let window = (|| {
-                let high = read_u32(ranges, first * 4)?;
-                let pci_address = read_cells(ranges, first + 1, 2)?;
-                let parent_address = read_cells(ranges, first + 3, parent_cells)?;
-                let size = read_cells(ranges, first + 3 + parent_cells, size_cells)?;
-                let cpu_address = self.translate(parent, parent_address)?;
+                let entry = entry?;
+                let high = read_u32(entry.child_cells, 0)?;
+                let pci_address = read_cells(entry.child_cells, 1, 2)?;
+                let cpu_address = self.translate(parent, entry.parent_address)?;
                 let prefetchable = high & (1 << 30) != 0;
                 Some((
                     (high >> 24) & 0b11,
                     PciWindow {
                         pci_address,
                         cpu_address,
-                        size,
+                        size: entry.size,
                         prefetchable,
                     },
                 ))
