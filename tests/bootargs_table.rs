@@ -78,7 +78,7 @@ fn key_names_are_unique() {
 
 #[test]
 fn module_documentation_is_the_table() {
-    let source = repository_file("src/boot/bootargs.rs");
+    let source = repository_file("src/boot/bootargs/mod.rs");
     let documentation: Vec<&str> = source
         .lines()
         .filter_map(|line| line.strip_prefix("//!"))
@@ -96,7 +96,7 @@ fn module_documentation_is_the_table() {
     assert_eq!(
         written,
         documentation_table(),
-        "the table in src/boot/bootargs.rs's module documentation differs from KEYS; it should \
+        "the table in src/boot/bootargs/mod.rs's module documentation differs from KEYS; it should \
          read:\n{}",
         documentation_table()
     );
