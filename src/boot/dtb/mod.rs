@@ -5,6 +5,15 @@
 //! GIC, the timer interrupts, PSCI, the NICs and the bootargs. Everything here is pure logic over
 //! a byte slice, so the host tests run it on real DTBs (`tests/fixtures/`).
 //!
+//! | file | what it holds |
+//! |---|---|
+//! | `mod.rs` | the node table and its helpers (properties, children, `status`, `compatible`, paths, phandles) |
+//! | `parse.rs` | the header, reservation block and structure block parser, and its errors (§5) |
+//! | `address.rs` | `reg`, `ranges` translation and `dma-ranges`: one reader of range entries (§2.3.5-§2.3.9) |
+//! | `interrupts.rs` | `interrupts` / `interrupts-extended` decoded to GIC INTIDs (§2.4) |
+//! | `pci.rs` | the ECAM PCI host: windows and `interrupt-map` (§2.4.3) |
+//! | `devices.rs` | the per-device queries and the Pi's choice of UART (docs/bcm2711.md §3) |
+//!
 //! # Why not the `fdt` crate
 //!
 //! `fdt` 0.1.5 walks the structure block with `unwrap`, `expect`, `assert_eq!` and unchecked
