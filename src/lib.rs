@@ -10,8 +10,7 @@
 //! | [`site`] | the site index: path → file bytes, size, modification time, ETag |
 //! | [`site::archive`] | reader of the ustar/PAX archive that `build.rs` packs from `disk/` |
 //! | [`site::rules`] | path and ETag rules shared with the build-time packer |
-//! | [`config`] | bootargs (`/chosen/bootargs`) parsed into typed settings |
-//! | [`dtb`] | queries over the flattened device tree: memory, UART, GIC, timer, NICs, bootargs |
+//! | [`boot`] | boot-time decisions: device tree queries, memory plan, bootargs, server settings |
 //! | [`net`] | the network loop: smoltcp interface, addressing (DHCP, ARP probes), listener pool, socket pump, generic over `phy::Device` |
 //! | [`nic`] | network cards: the rules every card's smoltcp device follows, the GENET v5 logic (Pi 4, against a register trait) and the virtio-net logic (against a virtqueue trait) |
 #![cfg_attr(not(test), no_std)]
@@ -19,8 +18,7 @@
 
 extern crate alloc;
 
-pub mod config;
-pub mod dtb;
+pub mod boot;
 pub mod http;
 pub mod net;
 pub mod nic;

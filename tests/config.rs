@@ -1,7 +1,7 @@
 //! Bootargs parsing: every key's valid and invalid values, foreign and unknown keys, quoting.
 #![allow(clippy::unwrap_used)]
 
-use bareserve::config::{Config, ConfigMessage, PanicAction, Severity, TestHook, parse};
+use bareserve::boot::bootargs::{Config, ConfigMessage, PanicAction, Severity, TestHook, parse};
 use log::LevelFilter;
 use proptest::prelude::*;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Cidr};

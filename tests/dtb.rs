@@ -1,7 +1,7 @@
 //! DTB queries checked against real device trees (`tests/fixtures/README.md` says how each was made).
 #![allow(clippy::unwrap_used)]
 
-use bareserve::dtb::{
+use bareserve::boot::dtb::{
     DeviceTree, DmaRange, DtbBlock, DtbError, GenetDescription, GenetPresence, GicDescription,
     Interrupt, MemoryRange, MmioDevice, PciWindow, PsciMethod, StructureProblem, TimerInterrupts,
     Trigger, total_size_from_header,

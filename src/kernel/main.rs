@@ -24,8 +24,9 @@ mod serve;
 
 use alloc::vec::Vec;
 
-use bareserve::config::{self, Config};
-use bareserve::dtb::{DeviceTree, HEADER_LEN};
+use bareserve::boot::bootargs::{self, Config};
+use bareserve::boot::dtb::{DeviceTree, HEADER_LEN};
+use bareserve::boot::memory::{self, HeapConstraints};
 use bareserve::site::Site;
 
 use crate::arch::mmu::{self, MemoryKind};
@@ -70,14 +71,20 @@ pub unsafe extern "C" fn kernel_init(device_tree_address: usize) -> ! {
     let image_start = &raw const __image_start as u64;
     let image_end = &raw const __image_end as u64;
     let ram = device_tree.memory_regions();
-    let Some((heap_start, heap_end)) =
-        choose_heap(&device_tree, &ram, image_start, image_end, device_tree_blob)
-    else {
+    let reserved = device_tree.reserved_regions();
+    let device_tree_start = device_tree_blob.as_ptr() as u64;
+    let Some(heap) = memory::choose_heap(&HeapConstraints {
+        ram: &ram,
+        reserved: &reserved,
+        image: image_start..image_end,
+        device_tree: device_tree_start..device_tree_start + device_tree_blob.len() as u64,
+        end_limit: board::HEAP_END_LIMIT,
+    }) else {
         early_fail(format_args!("no RAM for the heap (memory nodes: {ram:?})"));
     };
-    // SAFETY: [heap_start, heap_end) is RAM from the device tree's memory node that holds
-    // neither the image, nor the device tree, nor any reserved region (choose_heap).
-    unsafe { heap::init(heap_start as usize, (heap_end - heap_start) as usize) };
+    // SAFETY: `heap` is RAM from the device tree's memory node that holds
+    // neither the image, nor the device tree, nor any reserved region (memory::choose_heap).
+    unsafe { heap::init(heap.start as usize, (heap.end - heap.start) as usize) };
 
     let mut regions: Vec<(usize, usize, MemoryKind)> = Vec::new();
     for range in &ram {
@@ -115,12 +122,12 @@ pub unsafe extern "C" fn kernel_init(device_tree_address: usize) -> ! {
     // as device memory; the console is its only user.
     let pl011 = unsafe { Pl011::new(uart_base as usize, board::UART_CLOCK_HZ) };
     let bootargs = device_tree.bootargs().unwrap_or("");
-    let (config, messages) = config::parse(bootargs);
+    let (config, messages) = bootargs::parse(bootargs);
     console::init(pl011, config.log_level);
     arch::psci::set_conduit(
         device_tree
             .psci_method()
-            .map(|method| method == bareserve::dtb::PsciMethod::Hvc),
+            .map(|method| method == bareserve::boot::dtb::PsciMethod::Hvc),
     );
     panic::set_action(config.panic);
 
@@ -170,8 +177,8 @@ pub unsafe extern "C" fn kernel_init(device_tree_address: usize) -> ! {
         "{} at {:#x}, timer INTID {}, console INTID {:?}",
         gic.name(),
         match &gic_description {
-            bareserve::dtb::GicDescription::V2 { distributor, .. }
-            | bareserve::dtb::GicDescription::V3 { distributor, .. } => distributor.base,
+            bareserve::boot::dtb::GicDescription::V2 { distributor, .. }
+            | bareserve::boot::dtb::GicDescription::V3 { distributor, .. } => distributor.base,
         },
         timer_intid,
         uart_intid
@@ -239,63 +246,11 @@ fn device_tree_slice(address: usize) -> Option<&'static [u8]> {
     // RAM, read-only here. (QEMU raspi4b without -dtb passes 0x100, RAM as well; the magic check
     // below rejects it.)
     let header = unsafe { core::slice::from_raw_parts(address as *const u8, HEADER_LEN) };
-    let total_bytes = bareserve::dtb::total_size_from_header(header).ok()?;
+    let total_bytes = bareserve::boot::dtb::total_size_from_header(header).ok()?;
     // SAFETY: the header is valid and says `total_bytes` of device tree start at `address`; the
     // firmware or QEMU put it there, and neither the kernel nor its heap writes there
-    // (choose_heap leaves it out).
+    // (memory::choose_heap leaves it out).
     Some(unsafe { core::slice::from_raw_parts(address as *const u8, total_bytes) })
-}
-
-/// The largest stretch of RAM that holds neither the image, the device tree nor a reserved
-/// region, as `(start, end)`.
-fn choose_heap(
-    device_tree: &DeviceTree<'_>,
-    ram: &[bareserve::dtb::MemoryRange],
-    image_start: u64,
-    image_end: u64,
-    blob: &[u8],
-) -> Option<(u64, u64)> {
-    const PAGE: u64 = 4096;
-    let blob_start = blob.as_ptr() as u64;
-    let mut excluded: Vec<(u64, u64)> = alloc::vec![
-        (0, PAGE), // the Pi's spin table and firmware stub (docs/bcm2711.md §1.2)
-        (image_start, image_end),
-        (blob_start, blob_start + blob.len() as u64),
-    ];
-    for reserved in device_tree.reserved_regions() {
-        excluded.push((reserved.base, reserved.base.saturating_add(reserved.size)));
-    }
-    let mut best: Option<(u64, u64)> = None;
-    for range in ram {
-        let mut pieces: Vec<(u64, u64)> =
-            alloc::vec![(range.base, range.base.saturating_add(range.size))];
-        for &(cut_start, cut_end) in &excluded {
-            let mut next = Vec::new();
-            for (start, end) in pieces {
-                if cut_end <= start || cut_start >= end {
-                    next.push((start, end));
-                    continue;
-                }
-                if cut_start > start {
-                    next.push((start, cut_start));
-                }
-                if cut_end < end {
-                    next.push((cut_end, end));
-                }
-            }
-            pieces = next;
-        }
-        for (start, end) in pieces {
-            let start = start.next_multiple_of(PAGE);
-            let end = board::HEAP_END_LIMIT.map_or(end, |limit| end.min(limit)) & !(PAGE - 1);
-            if end > start
-                && best.is_none_or(|(best_start, best_end)| end - start > best_end - best_start)
-            {
-                best = Some((start, end));
-            }
-        }
-    }
-    best
 }
 
 /// Reports a failure before the console exists, on the board's UART at its fixed address, then
@@ -313,7 +268,7 @@ fn early_fail(arguments: core::fmt::Arguments<'_>) -> ! {
 /// Deliberate failures and checks for the QEMU tests (`test=fault`, `test=panic`, `test=timer`).
 fn run_test_hook(config: &Config, gic: &mut Gic, timer_intid: u32) {
     match config.test_hook {
-        Some(config::TestHook::Fault) => {
+        Some(bootargs::TestHook::Fault) => {
             log::warn!("test=fault: reading an unmapped address on purpose");
             let unmapped = 0xFFFF_FFFF_0000usize as *const u64;
             // SAFETY: deliberately unsound: this read faults (the address is outside the
@@ -321,8 +276,8 @@ fn run_test_hook(config: &Config, gic: &mut Gic, timer_intid: u32) {
             let value = unsafe { unmapped.read_volatile() };
             log::error!("the read of an unmapped address returned {value:#x}");
         }
-        Some(config::TestHook::Panic) => panic!("test=panic: deliberate panic"),
-        Some(config::TestHook::Timer) => timer_test(gic, timer_intid),
+        Some(bootargs::TestHook::Panic) => panic!("test=panic: deliberate panic"),
+        Some(bootargs::TestHook::Timer) => timer_test(gic, timer_intid),
         None => {}
     }
 }

@@ -5,7 +5,7 @@ use core::ptr::NonNull;
 
 use alloc::string::String;
 
-use bareserve::dtb::{DeviceTree, GenetPresence};
+use bareserve::boot::dtb::{DeviceTree, GenetPresence};
 use bareserve::nic::NetworkCardControl;
 use bareserve::nic::virtio::{VirtioRxToken, VirtioTxToken};
 use smoltcp::phy::{self, DeviceCapabilities};
@@ -264,11 +264,11 @@ fn probe_virtio_mmio(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic>
 fn enable_interrupt_after_bring_up(
     gic: &mut Gic,
     card: &mut VirtioNic<NicTransport>,
-    interrupt: bareserve::dtb::Interrupt,
+    interrupt: bareserve::boot::dtb::Interrupt,
 ) {
     gic.enable(
         interrupt.intid,
-        interrupt.trigger == bareserve::dtb::Trigger::Edge,
+        interrupt.trigger == bareserve::boot::dtb::Trigger::Edge,
     );
     card.acknowledge_interrupt();
 }

@@ -4,7 +4,7 @@
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use bareserve::config::PanicAction;
+use bareserve::boot::bootargs::PanicAction;
 
 use crate::{board, console};
 

@@ -3,12 +3,12 @@
 
 use alloc::string::String;
 
-use bareserve::config::Config;
-use bareserve::net::{HttpServer, Ipv4Setup, ServerConfig, StaticIpv4, StaticIpv6};
+use bareserve::boot::bootargs::Config;
+use bareserve::boot::settings;
+use bareserve::net::HttpServer;
 use bareserve::nic::NetworkCardControl;
 use bareserve::site::Site;
 use smoltcp::time::Instant;
-use smoltcp::wire::EthernetAddress;
 
 use crate::arch::{self, timer};
 use crate::console;
@@ -63,41 +63,10 @@ pub fn run_without_network(mut context: Context) -> ! {
     }
 }
 
-fn server_config(config: &Config, mac: [u8; 6]) -> ServerConfig {
-    let mut server = ServerConfig::new(EthernetAddress(config.mac.unwrap_or(mac)));
-    server.random_seed = timer::ticks();
-    server.http_port = config.port;
-    server.ipv4 = match config.ipv4 {
-        Some(address) => Ipv4Setup::Static(StaticIpv4 {
-            address,
-            gateway: config.gateway,
-        }),
-        None => Ipv4Setup::Dhcp {
-            fallback: Some(StaticIpv4 {
-                address: config.fallback_ip,
-                gateway: config.fallback_gateway,
-            }),
-            fallback_after_ms: config.dhcp_timeout_ms,
-        },
-    };
-    server.ipv4_probe_ms = config.ipv4_probe_ms;
-    server.ipv6 = config.ipv6.map(|address| StaticIpv6 {
-        address,
-        gateway: config.ipv6_gateway,
-    });
-    server.max_connections = config.max_connections;
-    server.access_log = config.access_log;
-    server.timeouts.request_head_ms = config.header_timeout_ms;
-    server.timeouts.keep_alive_idle_ms = config.keepalive_timeout_ms;
-    server.timeouts.send_stall_ms = config.send_timeout_ms;
-    server.response.cache_control = config.cache_control.clone();
-    server
-}
-
 /// Serves the site on `card` forever.
 pub fn run(mut context: Context, mut card: Nic) -> ! {
     let mac = card.mac_address();
-    let mut server_config = server_config(&context.config, mac);
+    let mut server_config = settings::server_config(&context.config, mac, timer::ticks());
     // GENET's link comes up after autonegotiation; the server waits for it (see the loop).
     server_config.link_up_at_start = card.link_up();
     server_config.unix_time_at_clock_zero_s = context.unix_time_at_boot_s;

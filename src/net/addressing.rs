@@ -38,8 +38,8 @@ pub struct StaticIpv4 {
 impl StaticIpv4 {
     /// QEMU user networking's guest address: `10.0.2.15/24` via `10.0.2.2`.
     pub const QEMU_USER_NETWORK: StaticIpv4 = StaticIpv4 {
-        address: Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24),
-        gateway: Some(Ipv4Address::new(10, 0, 2, 2)),
+        address: crate::boot::settings::QEMU_USER_NETWORK_ADDRESS,
+        gateway: Some(crate::boot::settings::QEMU_USER_NETWORK_GATEWAY),
     };
 }
 

@@ -9,7 +9,7 @@ use alloc::alloc::{Layout, alloc_zeroed};
 use alloc::string::String;
 use core::ptr::NonNull;
 
-use bareserve::dtb::GenetDescription;
+use bareserve::boot::dtb::GenetDescription;
 use bareserve::nic::NetworkCardControl;
 use bareserve::nic::genet::phy::LinkState;
 use bareserve::nic::genet::{
@@ -216,10 +216,9 @@ pub fn probe(description: &GenetDescription<'_>, gic: &mut Gic) -> Option<(Genet
     ))
 }
 
-/// A unicast address that is not all zeros (IEEE 802 §8.2: bit 0 of the first byte marks
-/// group addresses).
+/// A unicast address that is not all zeros (the library's one rule, `boot::mac`).
 fn usable_mac(mac: [u8; 6]) -> bool {
-    mac != [0; 6] && mac[0] & 1 == 0
+    bareserve::boot::mac::is_usable_unicast(mac)
 }
 
 impl NetworkCardControl for GenetCard {

@@ -9,7 +9,7 @@ use core::ptr::NonNull;
 use arm_gic::gicv2::GicV2;
 use arm_gic::gicv3::{GicCpuInterface, GicV3};
 use arm_gic::{IntId, InterruptGroup, Trigger, UniqueMmioPointer};
-use bareserve::dtb::GicDescription;
+use bareserve::boot::dtb::GicDescription;
 
 /// Priority given to every interrupt we use (lower is more urgent; all are equal here).
 const INTERRUPT_PRIORITY: u8 = 0x80;
