@@ -8,9 +8,11 @@
 //! | [`bootargs`] | `/chosen/bootargs` parsed into typed settings, from one table of keys |
 //! | [`settings`] | bootargs → [`ServerConfig`](crate::net::ServerConfig), and the defaults both share |
 //! | [`mac`] | the one rule for a usable unicast MAC address |
+//! | [`pci_bars`] | addresses for PCI memory BARs (QEMU `virt` has no firmware that assigns them) |
 
 pub mod bootargs;
 pub mod dtb;
 pub mod mac;
 pub mod memory;
+pub mod pci_bars;
 pub mod settings;

@@ -6,6 +6,7 @@ use core::ptr::NonNull;
 use alloc::string::String;
 
 use bareserve::boot::dtb::{DeviceTree, GenetPresence};
+use bareserve::boot::pci_bars::BarAllocator;
 use bareserve::nic::NetworkCardControl;
 use bareserve::nic::virtio::{VirtioRxToken, VirtioTxToken};
 use smoltcp::phy::{self, DeviceCapabilities};
@@ -286,10 +287,10 @@ fn probe_virtio_pci(device_tree: &DeviceTree<'_>, gic: &mut Gic) -> Option<Nic> 
     // as device memory (kernel_init maps it), and nothing else accesses configuration space.
     let access = unsafe { MmioCam::new(host.ecam.base as usize as *mut u8, Cam::Ecam) };
     let mut root = PciRoot::new(access);
-    let mut allocator = BarAllocator {
-        next: window.cpu_address,
-        end: window.cpu_address + window.size,
-    };
+    let mut allocator = BarAllocator::new(
+        window.cpu_address,
+        window.cpu_address.saturating_add(window.size),
+    );
     for (function, info) in root.enumerate_bus(0) {
         if virtio_drivers::transport::pci::virtio_device_type(&info) != Some(DeviceType::Network) {
             continue;
@@ -347,25 +348,6 @@ fn interrupt_pin(ecam_base: u64, function: DeviceFunction) -> u8 {
     // present; configuration reads have no side effects, and the region is mapped as device memory.
     let value = unsafe { register.read_volatile() };
     (value >> 8) as u8
-}
-
-/// Hands out naturally aligned addresses from the host bridge's 32-bit memory window.
-struct BarAllocator {
-    next: u64,
-    end: u64,
-}
-
-impl BarAllocator {
-    fn allocate(&mut self, size: u64) -> Option<u64> {
-        let size = size.max(16).checked_next_power_of_two()?;
-        let start = self.next.checked_add(size - 1)? & !(size - 1);
-        let end = start.checked_add(size)?;
-        if end > self.end {
-            return None;
-        }
-        self.next = end;
-        Some(start)
-    }
 }
 
 fn allocate_bars<C: ConfigurationAccess>(
