@@ -6,13 +6,11 @@
 //!
 //! | module | what it does |
 //! |---|---|
+//! | [`boot`] | boot-time decisions: device tree queries, memory plan, bootargs, server settings, PCI BARs |
 //! | [`http`] | HTTP/1.1 request parsing, static-file semantics, responses, the per-connection state machine |
-//! | [`site`] | the site index: path → file bytes, size, modification time, ETag |
-//! | [`site::archive`] | reader of the ustar/PAX archive that `build.rs` packs from `disk/` |
-//! | [`site::rules`] | path and ETag rules shared with the build-time packer |
-//! | [`boot`] | boot-time decisions: device tree queries, memory plan, bootargs, server settings |
 //! | [`net`] | the network loop: smoltcp interface, addressing (DHCP, ARP probes), listener pool, socket pump, generic over `phy::Device` |
 //! | [`nic`] | network cards: the rules every card's smoltcp device follows, the GENET v5 logic (Pi 4, against a register trait) and the virtio-net logic (against a virtqueue trait) |
+//! | [`site`] | the site: [`site::archive`] (the ustar/PAX reader of what `build.rs` packs from `disk/`), the index (path → bytes, size, modification time, ETag), [`site::rules`] (path and ETag rules shared with the build-time packer) |
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
