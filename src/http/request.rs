@@ -313,6 +313,14 @@ fn parse_request_inner<'a>(buffer: &'a [u8], limits: &Limits) -> ParseResult<'a>
         if buffer.len() > limits.request_line_max_bytes {
             return Err(RequestError::RequestLineTooLong);
         }
+        // RFC 9110 §9.1: the method is a token (§5.6.2). Bytes that cannot begin one — a TLS
+        // ClientHello starts 0x16 0x03, other binary protocols alike — are answered 400 at once,
+        // as nginx does, instead of waiting the whole request-head timeout for a line end that
+        // never comes.
+        let method_so_far = rest.split(|&byte| byte == b' ').next().unwrap_or_default();
+        if !method_so_far.iter().all(|&byte| is_token_byte(byte)) {
+            return Err(RequestError::MalformedRequestLine);
+        }
         return Ok(None);
     };
     // RFC 9112 §2.2: a bare LF may be accepted as a line terminator; CR elsewhere is an error.

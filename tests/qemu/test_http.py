@@ -41,7 +41,7 @@ KEEPALIVE_REQUESTS = 10
 HTTP_CHECKS = (
     "ready", "transport", "files", "large_file", "index_pages", "odd_names", "head",
     "not_found", "concurrent", "keepalive", "pipelining", "connection_close", "curl", "access_log",
-    "no_fault",
+    "tls_hello", "no_fault",
 )
 
 
@@ -377,6 +377,20 @@ def http_checks(run: GroupRun, machine: Machine, transport_line: str, access_log
             raise TestFailure(f"access_log=off, yet the console names {marker}{machine.describe_tail()}")
         return "access_log=off: no request line on the console"
 
+    def tls_hello() -> str:
+        # The first bytes of a TLS ClientHello (RFC 8446 §5.1: record type 22, version 3.1, then
+        # the length and the handshake header), as a client that speaks HTTPS to port 80 sends
+        # them. No line end ever comes; nginx answers 400 at once, and so must we, rather than
+        # 408 after the request-head timeout (10 s, beyond this exchange's 5 s bound).
+        hello = bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xFC, 0x03, 0x03]) + bytes(32)
+        started = time.monotonic()
+        answer = exchange_until_close(port, hello, timeout_s=5)
+        elapsed = time.monotonic() - started
+        status_line = answer.split(b"\r\n", 1)[0]
+        if not status_line.startswith(b"HTTP/1.1 400 "):
+            raise TestFailure(f"answer to a TLS ClientHello: {status_line!r}, expected HTTP/1.1 400")
+        return f"{status_line.decode(errors='replace')} and close after {elapsed:.2f} s"
+
     def no_fault() -> str:
         assert_no_fault(machine)
         if machine.exit_code() is not None:
@@ -407,6 +421,7 @@ def http_checks(run: GroupRun, machine: Machine, transport_line: str, access_log
     check_then_probe("connection_close", connection_close)
     check_then_probe("curl", curl)
     check_then_probe("access_log", access_log_lines)
+    check_then_probe("tls_hello", tls_hello)
     run.check("no_fault", no_fault)
 
 

@@ -375,6 +375,44 @@ fn bare_cr_in_the_request_line_is_rejected_without_waiting_for_a_line_feed() {
     }
 }
 
+/// A TLS ClientHello (or any binary protocol) on the plain-HTTP port is refused as soon as its
+/// first byte shows it cannot be a method, not after the request-head timeout.
+#[test]
+fn a_request_line_that_cannot_begin_with_a_method_is_rejected_at_once() {
+    // The first bytes of a TLS 1.2/1.3 ClientHello record (RFC 8446 §5.1: content type 22).
+    let client_hello: &[u8] = &[
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    for end in 1..=client_hello.len() {
+        assert_eq!(
+            parse(&client_hello[..end]),
+            ParseOutcome::Error(RequestError::MalformedRequestLine),
+            "prefix of {end} bytes"
+        );
+    }
+    let cases: &[(&[u8], ParseOutcome<'static>)] = &[
+        (
+            b"\r\nG\x00",
+            ParseOutcome::Error(RequestError::MalformedRequestLine),
+        ),
+        (
+            b"GE(T",
+            ParseOutcome::Error(RequestError::MalformedRequestLine),
+        ),
+        (
+            b"\xffGET / HTTP/1.1",
+            ParseOutcome::Error(RequestError::MalformedRequestLine),
+        ),
+        // Only the method is judged early: the target and version wait for the line end.
+        (b"GET /\x01", ParseOutcome::Partial),
+        (b"M-SEARCH * HTTP/1.1", ParseOutcome::Partial),
+        (b"GET", ParseOutcome::Partial),
+    ];
+    for (raw, expected) in cases {
+        assert_eq!(&parse(raw), expected, "{}", String::from_utf8_lossy(raw));
+    }
+}
+
 #[test]
 fn partial_input_is_partial_until_complete() {
     let raw = b"GET /docs/ HTTP/1.1\r\nHost: example.com\r\nAccept: text/html\r\n\r\n";
