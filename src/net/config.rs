@@ -168,6 +168,9 @@ pub struct ServerStatistics {
     /// ARP packets from other hosts that claimed our IPv4 address, or the one being probed
     /// (RFC 5227 §2.1.1, §2.4).
     pub ipv4_address_conflicts: u64,
+    /// Sockets aborted in SYN-RECEIVED: the client (or a forged source address) never
+    /// completed the TCP handshake within the handshake limit.
+    pub handshakes_abandoned: u64,
 }
 
 #[cfg(test)]

@@ -37,6 +37,24 @@ pub(super) fn close_linger_ms(config: &ServerConfig, slot: &SocketSlot) -> u64 {
     }
 }
 
+/// How long a regular socket may stay in SYN-RECEIVED before it is aborted, in milliseconds.
+/// smoltcp retransmits the SYN-ACK after its retransmission timeout (1 s at first, doubling:
+/// RFC 6298 §2), so a client whose first two SYN-ACKs were lost still completes within this;
+/// a half-open socket from a SYN flood frees its slot after it instead of holding it for good.
+pub(super) const HANDSHAKE_TIMEOUT_MS: u64 = 5000;
+
+/// The same for an overflow socket, which only carries a `503`: its slots are few.
+pub(super) const OVERFLOW_HANDSHAKE_TIMEOUT_MS: u64 = 1000;
+
+/// The handshake limit of `slot`'s role, in microseconds.
+pub(super) fn handshake_timeout_us(slot: &SocketSlot) -> u64 {
+    let milliseconds = match slot.role {
+        SocketRole::Regular => HANDSHAKE_TIMEOUT_MS,
+        SocketRole::Overflow => OVERFLOW_HANDSHAKE_TIMEOUT_MS,
+    };
+    milliseconds * 1000
+}
+
 /// What a TCP socket of the server is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum SocketRole {
@@ -51,6 +69,14 @@ pub(super) enum SocketRole {
 pub(super) enum SocketPhase {
     /// Waiting for a SYN.
     Listening,
+    /// SYN received, SYN-ACK sent, the client's ACK not yet in (SYN-RECEIVED, RFC 9293 §3.5).
+    /// smoltcp keeps such a socket forever, so the server gives it [`HANDSHAKE_TIMEOUT_MS`]
+    /// (overflow sockets [`OVERFLOW_HANDSHAKE_TIMEOUT_MS`]) and then aborts it: SYNs from
+    /// addresses that never complete the handshake cannot hold the slots.
+    Handshake {
+        /// When the SYN was taken, in microseconds.
+        since_us: u64,
+    },
     /// Connected; the HTTP connection runs.
     Serving(Box<Connection>),
     /// FIN sent (or being sent); waiting for the TCP close to finish.
@@ -171,13 +197,44 @@ impl SocketPump<'_> {
                 tcp::State::Listen => true,
                 tcp::State::Closed | tcp::State::TimeWait => false,
                 _ => {
-                    // The listener was taken: it is now a connection.
+                    // The listener was taken by a SYN.
+                    slot.phase = SocketPhase::Handshake { since_us: now_us };
+                    self.progressed = true;
+                    self.service_socket(slot, socket)
+                }
+            },
+            SocketPhase::Handshake { since_us } => match state {
+                tcp::State::SynReceived => {
+                    if now_us >= since_us.saturating_add(handshake_timeout_us(slot)) {
+                        self.statistics.handshakes_abandoned += 1;
+                        socket.abort();
+                        slot.phase = SocketPhase::Retiring;
+                        self.progressed = true;
+                    }
+                    true
+                }
+                // A client's RST in SYN-RECEIVED returns the socket to LISTEN (RFC 9293
+                // §3.10.7.4): it listens again.
+                tcp::State::Listen => {
+                    slot.phase = SocketPhase::Listening;
+                    slot.peer = None;
+                    true
+                }
+                tcp::State::Closed | tcp::State::TimeWait => {
+                    slot.phase = SocketPhase::Retiring;
+                    self.progressed = true;
+                    true
+                }
+                _ => {
+                    // Established (or beyond): it is now a connection. Its time limits count
+                    // from the SYN, so the handshake's time comes off the request-head timeout.
+                    let accepted_us = *since_us;
                     slot.peer = socket.remote_endpoint();
                     let connection = match slot.role {
                         SocketRole::Regular => {
                             self.statistics.connections_accepted += 1;
                             Connection::new(
-                                now_us,
+                                accepted_us,
                                 config.limits.clone(),
                                 config.timeouts,
                                 config.access_log,
@@ -200,7 +257,7 @@ impl SocketPump<'_> {
                                 ..config.timeouts
                             };
                             Connection::new_refusing(
-                                now_us,
+                                accepted_us,
                                 config.limits.clone(),
                                 timeouts,
                                 config.access_log,

@@ -15,7 +15,7 @@ use super::addressing::{
     Ipv4Claim, Ipv4Source, PendingAnnouncement, add_address, link_local_address,
 };
 use super::config::{ServerConfig, ServerStatistics};
-use super::pump::{SocketPhase, SocketSlot, close_linger_ms};
+use super::pump::{SocketPhase, SocketSlot, close_linger_ms, handshake_timeout_us};
 use super::syn_gate::SynGate;
 use crate::site::Site;
 
@@ -260,6 +260,9 @@ impl HttpServer {
                     );
                 }
                 SocketPhase::Retiring => consider(now_us),
+                SocketPhase::Handshake { since_us } => {
+                    consider(since_us.saturating_add(handshake_timeout_us(slot)));
+                }
                 SocketPhase::Listening => {}
             }
             for deadline_us in self.addressing_deadlines_us().into_iter().flatten() {
