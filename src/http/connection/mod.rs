@@ -131,6 +131,9 @@ pub struct Connection {
     last_output_progress_us: u64,
     /// Bytes the transport still holds (unsent or unacknowledged), as last reported.
     transport_backlog_bytes: usize,
+    /// Output bytes moved (handed over or acknowledged) since the send-stall clock last moved;
+    /// it moves only once these reach [`output::MINIMUM_SEND_PROGRESS_BYTES`].
+    output_progress_bytes: usize,
     /// Abort decided (send stall).
     aborted: bool,
     /// The client closed its sending half (TCP FIN): what `input` holds is all that will come.
@@ -173,6 +176,7 @@ impl Connection {
             last_activity_us: now_us,
             last_output_progress_us: now_us,
             transport_backlog_bytes: 0,
+            output_progress_bytes: 0,
             aborted: false,
             peer_closed: false,
             refusing: false,

@@ -18,6 +18,13 @@ pub(super) struct Outgoing {
     record: Option<(String, u64)>,
 }
 
+/// Output bytes (handed to the transport or acknowledged by the client) that count as sending
+/// progress for the send-stall limit. A client that acknowledges a few bytes just before each
+/// limit runs out (a slow-read attack) would otherwise hold its connection forever; it now has to
+/// take at least this much per `send_timeout_ms` (4 KiB per 30 s by default: 137 bytes/s, far
+/// below any real link). The end of the output always counts, however small the response.
+pub const MINIMUM_SEND_PROGRESS_BYTES: usize = 4096;
+
 impl Outgoing {
     /// The bytes of piece `index`, or `None` past the last piece.
     fn piece(&self, index: usize) -> Option<&[u8]> {
@@ -82,25 +89,41 @@ impl Connection {
             }
         }
         if written > 0 {
-            self.last_output_progress_us = now_us;
             self.last_activity_us = now_us;
             self.bytes_transmitted = self.bytes_transmitted.saturating_add(written as u64);
+            self.note_output_moved(written, now_us);
         }
         written
+    }
+
+    /// Counts `bytes` of output moved; the send-stall clock restarts once
+    /// [`MINIMUM_SEND_PROGRESS_BYTES`] have moved since it last did, or when nothing is left to
+    /// send.
+    fn note_output_moved(&mut self, bytes: usize, now_us: u64) {
+        self.output_progress_bytes = self.output_progress_bytes.saturating_add(bytes);
+        if self.output_progress_bytes >= MINIMUM_SEND_PROGRESS_BYTES || !self.output_pending() {
+            self.restart_send_stall_clock(now_us);
+        }
+    }
+
+    /// The send-stall clock starts over at `now_us`.
+    pub(super) fn restart_send_stall_clock(&mut self, now_us: u64) {
+        self.last_output_progress_us = now_us;
+        self.output_progress_bytes = 0;
     }
 
     /// Reports how many bytes the transport still holds for this connection (unsent or not yet
     /// acknowledged). A shrinking backlog is sending progress; a client that keeps a zero window
     /// lets it grow old, and the send-stall limit applies.
     pub fn set_transport_backlog(&mut self, backlog_bytes: usize, now_us: u64) {
-        if backlog_bytes < self.transport_backlog_bytes {
-            self.last_output_progress_us = now_us;
-            self.last_activity_us = now_us;
-        } else if self.transport_backlog_bytes == 0 && backlog_bytes > 0 && self.outgoing.is_empty()
-        {
-            self.last_output_progress_us = now_us;
-        }
+        let previous_bytes = self.transport_backlog_bytes;
         self.transport_backlog_bytes = backlog_bytes;
+        if backlog_bytes < previous_bytes {
+            self.last_activity_us = now_us;
+            self.note_output_moved(previous_bytes - backlog_bytes, now_us);
+        } else if previous_bytes == 0 && backlog_bytes > 0 && self.outgoing.is_empty() {
+            self.restart_send_stall_clock(now_us);
+        }
     }
 
     /// Whether the connection has response bytes it has not handed over yet.
@@ -147,7 +170,7 @@ impl Connection {
     pub(super) fn queue(&mut self, response: Response, description: String, now_us: u64) {
         if !self.output_pending() {
             // The send-stall clock starts when there is something to send.
-            self.last_output_progress_us = now_us;
+            self.restart_send_stall_clock(now_us);
         }
         self.requests_answered = self.requests_answered.saturating_add(1);
         let record = self.access_log.then_some((description, now_us));

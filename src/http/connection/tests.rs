@@ -181,18 +181,72 @@ fn no_sending_progress_aborts_after_send_stall_timeout() {
     let context = context(&site, &settings);
     let mut connection = new_connection(0);
     connection.receive(&get("/hello.txt"), 10, &context);
-    // The transport takes part of the output, then the client's window stays shut.
+    // The transport takes part of the output, then the client's window stays shut. 20 bytes
+    // are less than MINIMUM_SEND_PROGRESS_BYTES: the clock still runs from the request (10).
     let mut buffer = [0u8; 20];
     assert_eq!(connection.transmit(&mut buffer, 20), 20);
     connection.set_transport_backlog(20, 20);
     assert_eq!(connection.transmit(&mut [], 5_000_000), 0);
-    assert_eq!(connection.next_deadline_us(), Some(30_000_020));
-    assert_eq!(connection.poll_timers(30_000_019, &context), None);
+    assert_eq!(connection.next_deadline_us(), Some(30_000_010));
+    assert_eq!(connection.poll_timers(30_000_009, &context), None);
     assert_eq!(
-        connection.poll_timers(30_000_020, &context),
+        connection.poll_timers(30_000_010, &context),
         Some(TimeoutEvent::SendStall)
     );
     assert_eq!(connection.disposition(), Disposition::Abort);
+}
+
+/// A slow-read client: it acknowledges a little just before each send-stall limit runs out.
+/// Trickles below MINIMUM_SEND_PROGRESS_BYTES per limit do not count as progress; a reader that
+/// takes at least that much per limit keeps its connection.
+#[test]
+fn acknowledging_a_trickle_does_not_hold_a_connection_open() {
+    static BIG: [u8; 1 << 20] = [b'x'; 1 << 20];
+    let site = Site::from_entries([FileEntry {
+        path: "big.bin",
+        body: &BIG,
+        modified_unix_s: 1_700_000_000,
+        etag: "\"b\"",
+    }]);
+    let settings = settings();
+    let context = context(&site, &settings);
+    for (bytes_per_round, survives) in [(100, false), (4096, true)] {
+        let mut connection = new_connection(0);
+        connection.receive(&get("/big.bin"), 0, &context);
+        // The transport takes 64 KiB at once and holds it all (the client's window is shut).
+        let mut window = vec![0u8; 64 * 1024];
+        assert_eq!(connection.transmit(&mut window, 0), window.len());
+        let mut backlog = window.len();
+        connection.set_transport_backlog(backlog, 0);
+        let mut now_us = 0;
+        let mut aborted_at_us = None;
+        // Every 29 s the client acknowledges `bytes_per_round`; the transport refills.
+        for _ in 0..10 {
+            now_us += 29_000_000;
+            if connection.poll_timers(now_us, &context) == Some(TimeoutEvent::SendStall) {
+                aborted_at_us = Some(now_us);
+                break;
+            }
+            backlog -= bytes_per_round;
+            connection.set_transport_backlog(backlog, now_us);
+            let taken = connection.transmit(&mut window[..bytes_per_round], now_us);
+            backlog += taken;
+            connection.set_transport_backlog(backlog, now_us);
+        }
+        if survives {
+            assert_eq!(aborted_at_us, None, "{bytes_per_round} bytes per round");
+            assert_eq!(connection.disposition(), Disposition::Open);
+        } else {
+            // Progress counted from the 64 KiB hand-over at 0; 100-byte trickles never reach
+            // 4 KiB before the limit, so the connection ends at the second check (58 s).
+            assert_eq!(
+                aborted_at_us,
+                Some(58_000_000),
+                "{bytes_per_round} bytes per round"
+            );
+            assert_eq!(connection.disposition(), Disposition::Abort);
+        }
+    }
 }
 
 #[test]
