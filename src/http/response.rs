@@ -303,17 +303,19 @@ struct EntityTag<'a> {
     opaque: &'a [u8],
 }
 
-/// Parses `#entity-tag` (commas may occur inside the quotes, so a plain split will not do).
-/// `None` when the list is malformed.
-fn parse_entity_tags(value: &[u8]) -> Option<Vec<EntityTag<'_>>> {
-    let mut tags = Vec::new();
+/// Walks `#entity-tag` (commas may occur inside the quotes, so a plain split will not do),
+/// handing each tag to `visit`; returns how many there were, or `None` when the list is
+/// malformed (some tags may have been visited by then). Nothing is allocated: a client's list of
+/// thousands of tags costs no memory beyond the request head that holds it.
+fn visit_entity_tags<'a>(value: &'a [u8], mut visit: impl FnMut(EntityTag<'a>)) -> Option<usize> {
+    let mut count = 0usize;
     let mut rest = value;
     loop {
         while let [b' ' | b'\t' | b',', tail @ ..] = rest {
             rest = tail;
         }
         if rest.is_empty() {
-            return Some(tags);
+            return Some(count);
         }
         let weak = rest.starts_with(b"W/");
         if weak {
@@ -332,7 +334,8 @@ fn parse_entity_tags(value: &[u8]) -> Option<Vec<EntityTag<'_>>> {
         {
             return None;
         }
-        tags.push(EntityTag { weak, opaque });
+        visit(EntityTag { weak, opaque });
+        count += 1;
         rest = rest.get(closing + 1..)?;
         if !matches!(rest.first(), None | Some(b' ' | b'\t' | b',')) {
             return None;
@@ -346,11 +349,13 @@ fn entity_tag_list_matches(value: &[u8], etag: &str, strong: bool) -> bool {
     if value == b"*" {
         return true;
     }
-    let Some(tags) = parse_entity_tags(value) else {
-        return false;
-    };
-    tags.iter()
-        .any(|tag| tag.opaque == etag.as_bytes() && !(strong && tag.weak))
+    let mut matched = false;
+    let well_formed = visit_entity_tags(value, |tag| {
+        matched |= tag.opaque == etag.as_bytes() && !(strong && tag.weak);
+    })
+    .is_some();
+    // A malformed list matches nothing, even if a tag before the fault did.
+    well_formed && matched
 }
 
 /// A single HTTP-date from a field that must hold exactly one (RFC 9110 §13.1.3: ignore the
@@ -424,8 +429,12 @@ fn if_range_allows_range(
         return true;
     };
     if value.starts_with(b"\"") || value.starts_with(b"W/") {
-        return match parse_entity_tags(value).as_deref() {
-            Some([tag]) => !tag.weak && tag.opaque == entry.etag.as_bytes(),
+        let mut first = None;
+        let count = visit_entity_tags(value, |tag| {
+            first.get_or_insert(tag);
+        });
+        return match (count, first) {
+            (Some(1), Some(tag)) => !tag.weak && tag.opaque == entry.etag.as_bytes(),
             _ => false,
         };
     }

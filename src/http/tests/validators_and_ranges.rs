@@ -282,3 +282,29 @@ fn multipart_boundary_avoids_the_content() {
             .unwrap()
     );
 }
+
+/// A list of thousands of entity-tags (as much as the header-section limit holds) is judged by
+/// one walk over the field, with no list built: a match at its end counts, and a malformed tag
+/// anywhere makes the whole list match nothing (RFC 9110 §13.1.2: the field is then invalid).
+#[test]
+fn a_long_if_none_match_list_is_judged_to_its_end() {
+    let mut tags = String::new();
+    for _ in 0..3_000 {
+        tags.push_str("\"x\",");
+    }
+    let request = |list: &str| -> &'static [u8] {
+        let text =
+            alloc::format!("GET /digits.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: {list}\r\n\r\n");
+        Box::leak(text.into_bytes().into_boxed_slice())
+    };
+    let status = |raw: &'static [u8]| head_text(&serve(raw)).lines().next().unwrap().to_owned();
+    assert_eq!(
+        status(request(&alloc::format!("{tags}\"digits\""))),
+        "HTTP/1.1 304 Not Modified"
+    );
+    assert_eq!(status(request(&tags)), "HTTP/1.1 200 OK");
+    assert_eq!(
+        status(request(&alloc::format!("\"digits\",{tags}bad"))),
+        "HTTP/1.1 200 OK"
+    );
+}
