@@ -265,7 +265,7 @@ pub enum ParseOutcome<'a> {
 }
 
 /// RFC 9110 §5.6.2: `tchar`.
-fn is_token_byte(byte: u8) -> bool {
+pub(crate) fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 

@@ -57,8 +57,9 @@ TOOL_TIMEOUT_S = 30
 CURL_MAX_TIME_S = 20
 # One page load in Chromium, from navigation to network idle.
 PAGE_LOAD_TIMEOUT_S = 30
-# Browser start until its DevTools pipe answers.
-BROWSER_START_TIMEOUT_S = 30
+# Browser start until its DevTools pipe answers. Chromium's first start on a machine (fonts,
+# profile, shader caches) took over 30 s once on 2 busy cores; later starts take a few seconds.
+BROWSER_START_TIMEOUT_S = 90
 # Chromium fetches the favicon after the load event; how long to wait for it in the access log.
 FAVICON_WAIT_S = 5
 # Window (and screenshot) size in CSS pixels.

@@ -7,8 +7,10 @@ use core::fmt::Write as _;
 
 use super::status::{Status, status_response};
 use super::{Connection, InputState, MAX_QUEUED_RESPONSES, ResponseContext};
+use crate::http::request::is_token_byte;
 use crate::http::{
-    Method, ParseOutcome, Request, RequestError, Target, error_response, parse_request, respond,
+    Limits, Method, ParseOutcome, Request, RequestError, Target, error_response, parse_request,
+    respond,
 };
 
 /// Input buffer capacity kept between requests; a larger buffer (grown by a large head) is freed.
@@ -43,6 +45,7 @@ impl Connection {
                 // Nothing more will be answered: swallow the rest so the client is not stalled
                 // by a closed window while its last response goes out (a lingering close).
                 self.input.clear();
+                self.partial_head = None;
                 return incoming.len();
             }
             if rest.is_empty() {
@@ -97,6 +100,7 @@ impl Connection {
     pub(super) fn end_input(&mut self) {
         self.input_state = InputState::Ended;
         self.input.clear();
+        self.partial_head = None;
         self.request_started_us = None;
     }
 
@@ -106,6 +110,7 @@ impl Connection {
             match self.input_state {
                 InputState::Ended => {
                     self.input.clear();
+                    self.partial_head = None;
                     return;
                 }
                 InputState::DiscardingBody { remaining_bytes } => {
@@ -113,6 +118,7 @@ impl Connection {
                         .unwrap_or(usize::MAX)
                         .min(self.input.len());
                     self.input.drain(..discarded);
+                    self.partial_head = None;
                     let remaining_bytes = remaining_bytes - discarded as u64;
                     if remaining_bytes > 0 {
                         self.input_state = InputState::DiscardingBody { remaining_bytes };
@@ -134,6 +140,7 @@ impl Connection {
                         // connection.
                         if self.input.capacity() > INPUT_RETAINED_BYTES {
                             self.input = Vec::new();
+                            self.partial_head = None;
                         }
                         return;
                     }
@@ -162,7 +169,14 @@ impl Connection {
     /// Parses one request head from the input buffer and queues its response. Returns whether a
     /// request was consumed (so another may follow).
     fn parse_one(&mut self, now_us: u64, context: &ResponseContext<'_>) -> bool {
+        if let Some(partial) = self.partial_head
+            && !partial.parse_could_say_more(&self.input, &self.limits, self.input_capacity)
+        {
+            return false;
+        }
         let outcome = parse_request(&self.input, &self.limits);
+        self.partial_head =
+            matches!(outcome, ParseOutcome::Partial).then(|| PartialHead::of(&self.input));
         match outcome {
             ParseOutcome::Partial => {
                 if self.input.len() >= self.input_capacity {
@@ -221,6 +235,7 @@ impl Connection {
                         .splice(0..0, CONTINUE_INTERIM_RESPONSE.iter().copied());
                 }
                 self.input.drain(..head_len.min(self.input.len()));
+                self.partial_head = None;
                 if close {
                     self.queue_final(response, description, now_us);
                     return false;
@@ -237,6 +252,67 @@ impl Connection {
                 }
                 true
             }
+        }
+    }
+}
+
+/// What a parse of an incomplete head established. Bytes that arrive later are parsed again only
+/// when they can change the verdict — a line end, a CR, a byte that cannot continue the method,
+/// or a limit crossed — so a head trickled one byte at a time costs O(n), not O(n²): the parser
+/// starts from the first byte each time. Each line end still triggers a parse, and at most
+/// [`crate::http::Limits::header_fields_max`] of them come before the head is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PartialHead {
+    /// Input bytes parsed.
+    parsed_bytes: usize,
+    /// Where the header section starts, once the request line is complete.
+    headers_start: Option<usize>,
+    /// Whether the method is complete (a space follows it).
+    method_done: bool,
+}
+
+impl PartialHead {
+    /// What `input`, an incomplete head, shows (RFC 9112 §2.2: leading empty lines are skipped).
+    pub(super) fn of(input: &[u8]) -> PartialHead {
+        let line_start = input
+            .iter()
+            .position(|&byte| byte != b'\r' && byte != b'\n')
+            .unwrap_or(input.len());
+        let line = input.get(line_start..).unwrap_or_default();
+        let headers_start = line
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .map(|newline| line_start + newline + 1);
+        PartialHead {
+            parsed_bytes: input.len(),
+            headers_start,
+            method_done: headers_start.is_some() || line.contains(&b' '),
+        }
+    }
+
+    /// Whether parsing `input` again (the parsed bytes plus what came since) could give anything
+    /// but "incomplete".
+    pub(super) fn parse_could_say_more(
+        &self,
+        input: &[u8],
+        limits: &Limits,
+        input_capacity: usize,
+    ) -> bool {
+        let Some(new) = input.get(self.parsed_bytes..) else {
+            return true;
+        };
+        if new.is_empty() {
+            return false;
+        }
+        if new.iter().any(|&byte| byte == b'\n' || byte == b'\r') || input.len() >= input_capacity {
+            return true;
+        }
+        match self.headers_start {
+            None => {
+                input.len() > limits.request_line_max_bytes
+                    || (!self.method_done && !new.iter().all(|&byte| is_token_byte(byte)))
+            }
+            Some(start) => input.len().saturating_sub(start) > limits.header_section_max_bytes,
         }
     }
 }

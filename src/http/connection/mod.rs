@@ -129,6 +129,9 @@ pub struct Connection {
     last_activity_us: u64,
     /// Last time output made progress, or became pending (send-stall clock).
     last_output_progress_us: u64,
+    /// What the last parse of the incomplete head at the front of `input` found, if that is
+    /// still what `input` holds (see [`input::PartialHead`]).
+    partial_head: Option<input::PartialHead>,
     /// Bytes the transport still holds (unsent or unacknowledged), as last reported.
     transport_backlog_bytes: usize,
     /// Output bytes moved (handed over or acknowledged) since the send-stall clock last moved;
@@ -175,6 +178,7 @@ impl Connection {
             blocked_on_output: false,
             last_activity_us: now_us,
             last_output_progress_us: now_us,
+            partial_head: None,
             transport_backlog_bytes: 0,
             output_progress_bytes: 0,
             aborted: false,

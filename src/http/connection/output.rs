@@ -162,6 +162,7 @@ impl Connection {
         response.close_after = true;
         self.input_state = InputState::Ended;
         self.input.clear();
+        self.partial_head = None;
         self.request_started_us = None;
         self.queue(response, description, now_us);
     }
