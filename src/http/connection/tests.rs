@@ -464,3 +464,76 @@ proptest! {
         }
     }
 }
+
+/// A head trickled one byte at a time gets the same answers as one sent whole: the parser runs
+/// again only when a new byte can change the verdict (see `input::PartialHead`).
+#[test]
+fn heads_trickled_byte_by_byte_get_the_same_answers() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let long_target = alloc::format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(9000));
+    let many_fields = alloc::format!(
+        "GET /hello.txt HTTP/1.1\r\nHost: t\r\n{}\r\n",
+        "X-A: b\r\n".repeat(200)
+    );
+    let cases: [(&[u8], u16); 6] = [
+        (
+            b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nAccept: */*\r\n\r\n",
+            200,
+        ),
+        (b"\r\nGET /nothing HTTP/1.1\r\nHost: t\r\n\r\n", 404),
+        (b"G\x16T / HTTP/1.1\r\n\r\n", 400),
+        (b"GET /hello.txt HTTP/1.1\rHost: t\r\n\r\n", 400),
+        (long_target.as_bytes(), 414),
+        (many_fields.as_bytes(), 431),
+    ];
+    for (head, expected) in cases {
+        let mut whole = new_connection(0);
+        whole.receive(head, 1, &context);
+        let whole_statuses = statuses(&drain(&mut whole, 1 << 20, 2));
+        let mut trickled = new_connection(0);
+        for byte in head {
+            trickled.receive(core::slice::from_ref(byte), 1, &context);
+            if trickled.has_output() {
+                break;
+            }
+        }
+        let trickled_statuses = statuses(&drain(&mut trickled, 1 << 20, 2));
+        assert_eq!(whole_statuses.first(), Some(&expected), "{}", head.len());
+        assert_eq!(trickled_statuses, whole_statuses, "{}", head.len());
+    }
+}
+
+#[test]
+fn a_partial_head_is_parsed_again_only_when_new_bytes_can_change_the_verdict() {
+    let limits = Limits::default();
+    let capacity = 32 * 1024;
+    let could = |before: &[u8], after: &[u8]| {
+        input::PartialHead::of(before).parse_could_say_more(after, &limits, capacity)
+    };
+    // Inside the method: token bytes cannot, anything else can.
+    assert!(!could(b"GE", b"GET"));
+    assert!(could(b"GE", b"GE\x16"));
+    assert!(could(b"GE", b"GET "));
+    // Inside the target and version: only a CR or LF can.
+    assert!(!could(b"GET /a", b"GET /ab\x01c"));
+    assert!(could(b"GET /a", b"GET /a\r"));
+    assert!(could(b"GET / HTTP/1.1", b"GET / HTTP/1.1\n"));
+    // In the header section: line ends, CRs, the limits.
+    assert!(!could(
+        b"GET / HTTP/1.1\r\nHost: a",
+        b"GET / HTTP/1.1\r\nHost: ab"
+    ));
+    assert!(could(
+        b"GET / HTTP/1.1\r\nHost: a",
+        b"GET / HTTP/1.1\r\nHost: a\r"
+    ));
+    // Nothing new: nothing to say.
+    assert!(!could(
+        b"GET / HTTP/1.1\r\nHost: a",
+        b"GET / HTTP/1.1\r\nHost: a"
+    ));
+    // Past the request-line limit without a line end.
+    let long = alloc::format!("GET /{}", "a".repeat(limits.request_line_max_bytes));
+    assert!(could(&long.as_bytes()[..100], long.as_bytes()));
+}
