@@ -12,7 +12,7 @@ use super::ring::RING_LENGTH;
 use super::{
     BUFFER_SIZE_BYTES, Clock, DmaBuffers, ETHERNET_HEADER_BYTES, Genet, GenetError,
     MAXIMUM_FRAME_BYTES, MINIMUM_FRAME_BYTES, RECEIVE_PAD_BYTES, ReceivePath, RegisterAccess,
-    TransmitPath,
+    TransmitPath, write_descriptor_address,
 };
 use crate::nic::rules;
 
@@ -138,11 +138,7 @@ impl<B: DmaBuffers> TransmitPath<B> {
         let address = self.buffers.buffer_address(descriptor);
         let mut registers = registers.borrow_mut();
         let descriptor_base = descriptor_offset(TDMA_BASE, descriptor);
-        registers.write32(descriptor_base + DESCRIPTOR_ADDRESS_LO, address as u32);
-        registers.write32(
-            descriptor_base + DESCRIPTOR_ADDRESS_HI,
-            ((address >> 32) & 0xFF) as u32,
-        );
+        write_descriptor_address(&mut *registers, descriptor_base, address);
         registers.write32(
             descriptor_base + DESCRIPTOR_LENGTH_STATUS,
             DescriptorStatus::transmit(frame_bytes).0,

@@ -600,6 +600,16 @@ fn enable_dma<R: RegisterAccess>(registers: &mut R) {
 
 const RING_BUF_SIZE_VALUE: u32 = ((RING_LENGTH as u32) << 16) | BUFFER_SIZE_BYTES as u32;
 
+/// Points the descriptor at `base` to the DMA buffer at `address`: the low word, then bits
+/// 39:32 in the high word (the DMA addresses 40 bits), in that order, as the hardware reads them.
+fn write_descriptor_address<R: RegisterAccess>(registers: &mut R, base: usize, address: u64) {
+    registers.write32(base + DESCRIPTOR_ADDRESS_LO, address as u32);
+    registers.write32(
+        base + DESCRIPTOR_ADDRESS_HI,
+        ((address >> 32) & 0xFF) as u32,
+    );
+}
+
 /// docs/bcm2711.md §6.3 step 5: ring 16 spans all descriptors; adopt RDMA_PROD_INDEX; hand every
 /// buffer to the MAC.
 fn init_receive_ring<R: RegisterAccess, B: DmaBuffers>(
@@ -621,11 +631,7 @@ fn init_receive_ring<R: RegisterAccess, B: DmaBuffers>(
         buffers.clean_for_device(index, BUFFER_SIZE_BYTES);
         let address = buffers.buffer_address(index);
         let base = descriptor_offset(RDMA_BASE, index);
-        registers.write32(base + DESCRIPTOR_ADDRESS_LO, address as u32);
-        registers.write32(
-            base + DESCRIPTOR_ADDRESS_HI,
-            ((address >> 32) & 0xFF) as u32,
-        );
+        write_descriptor_address(registers, base, address);
         registers.write32(
             base + DESCRIPTOR_LENGTH_STATUS,
             ((BUFFER_SIZE_BYTES as u32) << DescriptorStatus::LENGTH_SHIFT) | DescriptorStatus::OWN,
@@ -653,11 +659,7 @@ fn init_transmit_ring<R: RegisterAccess, B: DmaBuffers>(
     for index in 0..BUFFERS_PER_POOL {
         let address = buffers.buffer_address(index);
         let base = descriptor_offset(TDMA_BASE, index);
-        registers.write32(base + DESCRIPTOR_ADDRESS_LO, address as u32);
-        registers.write32(
-            base + DESCRIPTOR_ADDRESS_HI,
-            ((address >> 32) & 0xFF) as u32,
-        );
+        write_descriptor_address(registers, base, address);
         registers.write32(base + DESCRIPTOR_LENGTH_STATUS, 0);
     }
     TransmitRing::adopt(consumed)
