@@ -7,6 +7,7 @@
 //! | module | what it does |
 //! |---|---|
 //! | [`boot`] | boot-time decisions: device tree queries, memory plan, bootargs, server settings, PCI BARs |
+//! | [`console`] | console output that never waits for the UART: a ring of whole lines, drops counted |
 //! | [`http`] | HTTP/1.1 request parsing, static-file semantics, responses, the per-connection state machine |
 //! | [`net`] | the network loop: smoltcp interface, addressing (DHCP, ARP probes), listener pool, socket pump, generic over `phy::Device` |
 //! | [`nic`] | network cards: the rules every card's smoltcp device follows, the GENET v5 logic (Pi 4, against a register trait) and the virtio-net logic (against a virtqueue trait) |
@@ -17,6 +18,7 @@
 extern crate alloc;
 
 pub mod boot;
+pub mod console;
 pub mod http;
 pub mod net;
 pub mod nic;

@@ -49,14 +49,22 @@ pub struct Context {
 
 /// Without a network card: keep the console alive.
 pub fn run_without_network(mut context: Context) -> ! {
+    console::start_buffering();
     loop {
+        console::pump_output();
         timer::set_deadline_us(timer::now_us().saturating_add(MAX_SLEEP_US));
         arch::wait_for_interrupt();
         while let Some(intid) = context.gic.acknowledge() {
             if intid == context.interrupts.timer {
                 timer::acknowledge();
             } else if Some(intid) == context.interrupts.console {
-                handle_console_input(None, "no network card");
+                console::pump_output();
+                // Cleared before the FIFO is looked at, so a byte typed after the look raises
+                // the interrupt again (see `handle_console_input`).
+                console::acknowledge_input();
+                if console::input_pending() {
+                    handle_console_input(None, "no network card");
+                }
             }
             context.gic.end(intid);
         }
@@ -94,6 +102,8 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
     let mut announced_address = None;
     let mut next_heap_report = HEAP_REPORT_EVERY_REQUESTS;
     let mut wake_counts = WakeCounts::default();
+    // From here on a log line never waits for the UART (see `console`).
+    console::start_buffering();
     loop {
         let now_us = timer::now_us();
         // Housekeeping (GENET's link poll) first, so that a link that just came up starts DHCP
@@ -128,6 +138,7 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
         if let Some(housekeeping_us) = housekeeping_us {
             wake_us = wake_us.min(housekeeping_us);
         }
+        console::pump_output();
         if wake_us > timer::now_us() {
             timer::set_deadline_us(wake_us);
             arch::wait_for_interrupt();
@@ -141,8 +152,16 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
                 card.acknowledge_interrupt();
                 wake_counts.network += 1;
             } else if Some(intid) == context.interrupts.console {
-                let summary = alloc::format!("{}{wake_counts:?}\n", server_summary(&server, &card));
-                handle_console_input(Some(&summary), "");
+                // Raised for transmit room as well as for typed keys.
+                console::pump_output();
+                // Cleared before the FIFO is looked at, so a byte typed after the look raises
+                // the interrupt again (see `handle_console_input`).
+                console::acknowledge_input();
+                if console::input_pending() {
+                    let summary =
+                        alloc::format!("{}{wake_counts:?}\n", server_summary(&server, &card));
+                    handle_console_input(Some(&summary), "");
+                }
             } else {
                 log::warn!("unexpected interrupt {intid}");
             }
@@ -167,12 +186,13 @@ fn now() -> Instant {
 fn server_summary(server: &HttpServer, card: &Nic) -> String {
     let statistics = server.statistics();
     alloc::format!(
-        "addresses {:?}\nconnections open {}, sockets {}\n{:?}\n{}\n",
+        "addresses {:?}\nconnections open {}, sockets {}\n{:?}\n{}\nconsole: {} log lines dropped (output faster than the line speed)\n",
         server.ip_addresses(),
         server.connection_count(),
         server.socket_count(),
         statistics,
-        card.describe_statistics()
+        card.describe_statistics(),
+        console::dropped_lines()
     )
 }
 

@@ -44,6 +44,28 @@ impl Pl011 {
         Pl011 { uart }
     }
 
+    /// Sends one byte if the transmit FIFO has room; returns whether it did.
+    pub fn try_write_byte(&mut self, byte: u8) -> bool {
+        if self.uart.is_tx_fifo_full() {
+            return false;
+        }
+        self.uart.write_word(byte);
+        true
+    }
+
+    /// Asks for the transmit interrupt (FIFO at or below its trigger level, PL011 TRM §3.4.5
+    /// UARTTXINTR) while output waits, and masks and clears it otherwise.
+    pub fn set_transmit_interrupt(&mut self, wanted: bool) {
+        if wanted {
+            self.uart
+                .set_interrupt_masks(Interrupts::RXI | Interrupts::RTI | Interrupts::TXI);
+        } else {
+            self.uart
+                .set_interrupt_masks(Interrupts::RXI | Interrupts::RTI);
+            self.uart.clear_interrupts(Interrupts::TXI);
+        }
+    }
+
     /// Sends one byte, waiting while the transmit FIFO is full.
     pub fn write_byte(&mut self, byte: u8) {
         while self.uart.is_tx_fifo_full() {
@@ -60,6 +82,11 @@ impl Pl011 {
                 Err(_) => continue,
             }
         }
+    }
+
+    /// Whether a received byte waits in the FIFO.
+    pub fn has_input(&self) -> bool {
+        !self.uart.is_rx_fifo_empty()
     }
 
     /// Clears the receive interrupts after the FIFO was drained.
