@@ -29,6 +29,9 @@ struct Console {
     uart: Option<Pl011>,
     queue: LineBuffer<QUEUE_BYTES>,
     buffering: bool,
+    /// Whether the transmit interrupt is unmasked: the mask register is written only when this
+    /// changes, not on every loop round.
+    transmit_interrupt: bool,
 }
 
 struct ConsoleCell(UnsafeCell<Console>);
@@ -42,6 +45,7 @@ static CONSOLE: ConsoleCell = ConsoleCell(UnsafeCell::new(Console {
     uart: None,
     queue: LineBuffer::new(),
     buffering: false,
+    transmit_interrupt: false,
 }));
 
 /// Runs `action` on the console state.
@@ -70,7 +74,11 @@ pub fn pump_output() {
             }
             console.queue.pop();
         }
-        uart.set_transmit_interrupt(!console.queue.is_empty());
+        let wanted = !console.queue.is_empty();
+        if wanted != console.transmit_interrupt {
+            uart.set_transmit_interrupt(wanted);
+            console.transmit_interrupt = wanted;
+        }
     });
 }
 

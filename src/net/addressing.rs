@@ -132,20 +132,30 @@ pub(super) struct PendingAnnouncement {
 
 impl PendingAnnouncement {
     fn new(ipv4: StaticIpv4, now_us: u64) -> PendingAnnouncement {
-        PendingAnnouncement {
-            address: ipv4.address.address(),
-            gateway: ipv4.gateway,
-            left: ARP_ANNOUNCEMENTS,
-            next_us: now_us,
-        }
+        PendingAnnouncement::of(
+            ipv4.address.address(),
+            ipv4.gateway,
+            ARP_ANNOUNCEMENTS,
+            now_us,
+        )
     }
 
     /// The single announcement that defends an address in use (RFC 5227 §2.4 (c)).
     fn defence(address: Ipv4Address, now_us: u64) -> PendingAnnouncement {
+        PendingAnnouncement::of(address, None, 1, now_us)
+    }
+
+    /// `left` announcements of `address`, the first at `now_us` (with a request for `gateway`).
+    fn of(
+        address: Ipv4Address,
+        gateway: Option<Ipv4Address>,
+        left: u8,
+        now_us: u64,
+    ) -> PendingAnnouncement {
         PendingAnnouncement {
             address,
-            gateway: None,
-            left: 1,
+            gateway,
+            left,
             next_us: now_us,
         }
     }
@@ -192,12 +202,13 @@ impl HttpServer {
     /// Announces the address in use again (after the link came back).
     fn reannounce(&mut self, now_us: u64) {
         if let Some(address) = self.interface.ipv4_addr() {
-            self.announcement = Some(PendingAnnouncement {
+            // The gateway's MAC is known by now: it is not asked for again.
+            self.announcement = Some(PendingAnnouncement::of(
                 address,
-                gateway: None,
-                left: ARP_ANNOUNCEMENTS,
-                next_us: now_us,
-            });
+                None,
+                ARP_ANNOUNCEMENTS,
+                now_us,
+            ));
         }
     }
 

@@ -186,6 +186,7 @@ pub fn arp_announcement(mac: EthernetAddress, address: Ipv4Address) -> [u8; 42] 
 /// A broadcast ARP request from `mac` at `address` for `target` (RFC 826).
 pub fn arp_request(mac: EthernetAddress, address: Ipv4Address, target: Ipv4Address) -> [u8; 42] {
     arp_frame(
+        mac,
         EthernetAddress::BROADCAST,
         ArpRepr::EthernetIpv4 {
             operation: ArpOperation::Request,
@@ -206,6 +207,7 @@ pub fn arp_reply(
     target: Ipv4Address,
 ) -> [u8; 42] {
     arp_frame(
+        mac,
         target_mac,
         ArpRepr::EthernetIpv4 {
             operation: ArpOperation::Reply,
@@ -217,19 +219,12 @@ pub fn arp_reply(
     )
 }
 
-/// `arp` in an Ethernet frame to `destination` from its sender hardware address.
-fn arp_frame(destination: EthernetAddress, arp: ArpRepr) -> [u8; 42] {
-    let ArpRepr::EthernetIpv4 {
-        source_hardware_addr,
-        ..
-    } = arp
-    else {
-        return [0; 42];
-    };
+/// `arp` in an Ethernet frame from `source` to `destination`.
+fn arp_frame(source: EthernetAddress, destination: EthernetAddress, arp: ArpRepr) -> [u8; 42] {
     let mut frame = [0u8; 42];
     let mut ethernet = EthernetFrame::new_unchecked(&mut frame[..]);
     EthernetRepr {
-        src_addr: source_hardware_addr,
+        src_addr: source,
         dst_addr: destination,
         ethertype: EthernetProtocol::Arp,
     }
