@@ -10,7 +10,7 @@ use smoltcp::phy::{Device, DeviceCapabilities, PacketMeta, RxToken};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, IpAddress, Ipv4Address, TcpPacket};
 
-use super::arp::{ArpConflict, arp_conflict};
+use super::arp::{self, ArpConflict};
 use super::pump::{SocketPhase, SocketRole};
 use super::server::HttpServer;
 use super::tcp_frame::locate_tcp;
@@ -132,7 +132,8 @@ impl<T: RxToken> RxToken for SynGateRxToken<'_, T> {
         } = self;
         inner.consume(|frame| {
             if let Some(watch) = arp_watch {
-                *arp_conflict = arp_conflict_of(frame, watch);
+                *arp_conflict =
+                    arp::arp_conflict(frame, watch.own_mac, watch.address, watch.probing);
             }
             match closed_port {
                 Some(port) if is_initial_syn(frame, port, local_addresses) => {
@@ -150,11 +151,6 @@ impl<T: RxToken> RxToken for SynGateRxToken<'_, T> {
     fn meta(&self) -> PacketMeta {
         self.inner.meta()
     }
-}
-
-/// The conflict `frame` shows for the watched address, if any.
-fn arp_conflict_of(frame: &[u8], watch: ArpWatch) -> Option<ArpConflict> {
-    arp_conflict(frame, watch.own_mac, watch.address, watch.probing)
 }
 
 /// Whether `frame` is an Ethernet frame with an initial SYN (SYN without ACK or RST, RFC 9293
