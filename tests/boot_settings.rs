@@ -52,7 +52,7 @@ fn default_bootargs_give_the_server_defaults() {
 #[test]
 fn one_set_of_defaults() {
     assert_eq!(DEFAULT_HTTP_PORT, 80);
-    assert_eq!(DEFAULT_MAX_CONNECTIONS, 128);
+    assert_eq!(DEFAULT_MAX_CONNECTIONS, 4096);
     assert_eq!(DEFAULT_DHCP_TIMEOUT_MS, 10_000);
     assert_eq!(DEFAULT_IPV4_PROBE_MS, 1000);
     assert_eq!(

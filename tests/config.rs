@@ -31,7 +31,7 @@ fn empty_and_blank_bootargs_give_the_defaults() {
         ipv6: None,
         ipv6_gateway: None,
         port: 80,
-        max_connections: 128,
+        max_connections: 4096,
         access_log: true,
         keepalive_timeout_ms: 75_000,
         header_timeout_ms: 10_000,
@@ -220,9 +220,9 @@ fn valid_values_set_their_field() {
             },
         ),
         (
-            "max_connections=4096",
+            "max_connections=16384",
             Config {
-                max_connections: 4096,
+                max_connections: 16384,
                 ..default()
             },
         ),
@@ -532,11 +532,11 @@ fn bad_values_keep_the_previous_value_with_an_exact_message() {
         ),
         (
             "max_connections=0",
-            "max_connections=0 is not a connection count (1-4096); keeping 128",
+            "max_connections=0 is not a connection count (1-16384); keeping 4096",
         ),
         (
-            "max_connections=4097",
-            "max_connections=4097 is not a connection count (1-4096); keeping 128",
+            "max_connections=16385",
+            "max_connections=16385 is not a connection count (1-16384); keeping 4096",
         ),
         (
             "access_log=maybe",

@@ -18,13 +18,15 @@ fn connections_over_the_limit_get_503_then_their_syn_waits_and_the_server_recove
     config.overflow_connections_max = 1;
     let mut harness = Harness::new(config);
 
+    // Four clients are in the middle of their second request: none of them can be reclaimed.
     let served: Vec<_> = (0..4).map(|_| harness.connect()).collect();
     for &client in &served {
         let responses = harness.request(client, &get("/hello.txt"), &[false]);
         assert_eq!(responses[0].status, 200);
+        harness.send(client, b"GET /hello.txt HTTP/1.1\r\nHo");
     }
 
-    // The fifth connection is accepted by the overflow listener and answered 503.
+    // The fifth connection is answered 503.
     let refused = harness.connect();
     harness.send(refused, &get("/hello.txt"));
     harness.run_until(1000, |harness| harness.peer_closed(refused));
@@ -34,7 +36,7 @@ fn connections_over_the_limit_get_503_then_their_syn_waits_and_the_server_recove
     assert_eq!(responses[0].header("connection"), Some("close"));
     assert_eq!(harness.server.statistics().connections_refused, 1);
 
-    // While that overflow connection still exists, a sixth SYN finds no listener. It is dropped,
+    // While that refused connection still exists, a sixth SYN finds no listener. It is dropped,
     // not reset (as Linux drops a SYN when the accept queue is full): the client keeps waiting.
     let waiting = harness.connect_with(64 * 1024, true);
     harness.settle();
@@ -76,9 +78,12 @@ fn a_syn_to_another_port_is_reset_whether_or_not_the_server_is_at_its_limit() {
     });
     harness.remove_client(other_port);
 
-    // One served connection and one overflow connection (waiting for its request head, up to
-    // a second): no socket listens on port 80 any more, and its SYNs are dropped...
-    let _served = harness.connect();
+    // One served connection in the middle of its second request and one refused connection
+    // (waiting for its request head, up to a second): no socket listens on port 80 any more,
+    // and its SYNs are dropped...
+    let served = harness.connect();
+    harness.request(served, &get("/hello.txt"), &[false]);
+    harness.send(served, b"GET /hello.txt HTTP/1.1\r\nHo");
     let _overflow = harness.connect();
     let waiting = harness.connect_with(4096, false);
     harness.settle();
@@ -107,8 +112,13 @@ fn an_idle_overflow_connection_gets_503_after_a_second_and_frees_its_slot() {
     config.overflow_connections_max = 1;
     let mut harness = Harness::new(config);
 
-    // Two idle connections fill the limit (their own head timeout is 10 s).
+    // Two connections in the middle of their second request fill the limit (their own head
+    // timeout is 10 s); they cannot be reclaimed.
     let idle: Vec<_> = (0..2).map(|_| harness.connect()).collect();
+    for &client in &idle {
+        harness.request(client, &get("/hello.txt"), &[false]);
+        harness.send(client, b"GET /hello.txt HTTP/1.1\r\nHo");
+    }
     let overflow = harness.connect();
     harness.advance(Duration::from_millis(900));
     assert!(!harness.peer_closed(overflow));
@@ -136,50 +146,76 @@ fn an_idle_overflow_connection_gets_503_after_a_second_and_frees_its_slot() {
 
 /// Found comparing with nginx, which closes idle keep-alive connections when it runs out of
 /// connections ("reusing connections"): here, clients that kept idle persistent connections
-/// held the whole limit for the keep-alive timeout (75 s) and every newcomer got 503. Now each
-/// connection refused at the limit makes the server close one idle keep-alive connection (RFC
-/// 9112 §9.3: a server may close an idle persistent connection at any time), so a newcomer that
-/// retries after `Retry-After` is served.
+/// held the whole limit for the keep-alive timeout (75 s) and every newcomer got 503. Now a
+/// newcomer at the limit makes the server close the connection idle longest (RFC 9112 §9.3: a
+/// server may close an idle persistent connection at any time), and the newcomer is served.
 #[test]
-fn a_client_refused_at_the_limit_frees_an_idle_keep_alive_connection_for_its_retry() {
+fn a_newcomer_at_the_limit_is_served_in_place_of_the_longest_idle_keep_alive_connection() {
     let mut config = test_config();
     config.max_connections = 2;
     config.listen_backlog = 2;
     config.overflow_connections_max = 1;
     let mut harness = Harness::new(config);
 
-    // Two clients were served and keep their connections idle.
+    // Two clients were served and keep their connections idle; the first one longest.
     let idle: Vec<_> = (0..2).map(|_| harness.connect()).collect();
     for &client in &idle {
         let responses = harness.request(client, &get("/hello.txt"), &[false]);
         assert_eq!(responses[0].status, 200);
+        harness.advance(Duration::from_millis(100));
     }
 
-    // A newcomer is refused, and one idle connection is closed by the server.
-    let refused = harness.connect();
-    harness.send(refused, &get("/hello.txt"));
-    harness.run_until(1000, |harness| harness.peer_closed(refused));
-    let responses = parse_responses(&harness.take_received(refused), &[false]).unwrap();
-    assert_eq!(responses[0].status, 503);
-    harness.close_client(refused);
-    harness.run_until(1000, |harness| {
-        idle.iter().any(|&client| harness.peer_closed(client))
-    });
-    let closed: Vec<_> = idle
-        .iter()
-        .copied()
-        .filter(|&client| harness.peer_closed(client))
-        .collect();
-    assert_eq!(closed.len(), 1);
-    assert_eq!(harness.server.statistics().idle_connections_reclaimed, 1);
-    // The evicted client does not close its end (a flood would not): the socket lingers at
-    // most a second (`SHORT_CLOSE_LINGER_MS`), then its slot is free.
-    harness.advance(Duration::from_millis(1100));
-
-    // The refused client's retry is served.
-    let retry = harness.connect();
-    let responses = harness.request(retry, &get("/hello.txt"), &[false]);
+    let newcomer = harness.connect();
+    let responses = harness.request(newcomer, &get("/hello.txt"), &[false]);
     assert_eq!(responses[0].status, 200);
+    harness.run_until(1000, |harness| harness.peer_closed(idle[0]));
+    assert!(!harness.peer_closed(idle[1]));
+    let statistics = harness.server.statistics();
+    assert_eq!(statistics.idle_connections_reclaimed, 1);
+    assert_eq!(statistics.connections_refused, 0);
+    // The evicted client does not close its end (a flood would not): the socket lingers at
+    // most a second (`SHORT_CLOSE_LINGER_MS`), then it is gone.
+    harness.advance(Duration::from_millis(1100));
+    assert_eq!(harness.server.connection_count(), 2);
+}
+
+/// As nginx frees connections when it runs out: with no idle keep-alive connection left, a
+/// newcomer at the limit takes the place of the oldest connection that has not completed a
+/// request head (connected and sent nothing, or a trickled head), so that a crowd of such
+/// connections cannot lock real clients out.
+#[test]
+fn a_newcomer_at_the_limit_takes_the_place_of_the_oldest_connection_without_a_request() {
+    let mut config = test_config();
+    config.max_connections = 3;
+    config.listen_backlog = 2;
+    config.overflow_connections_max = 1;
+    let mut harness = Harness::new(config);
+
+    let silent = harness.connect();
+    harness.advance(Duration::from_millis(100));
+    let trickling = harness.connect();
+    harness.send(trickling, b"GET /hello.txt HTTP/1.1\r\nHo");
+    harness.advance(Duration::from_millis(100));
+    let busy = harness.connect();
+    harness.request(busy, &get("/hello.txt"), &[false]);
+    harness.send(busy, b"GET /hello.txt HTTP/1.1\r\nHo");
+
+    for (newcomer_number, evicted) in [(1, silent), (2, trickling)] {
+        let newcomer = harness.connect();
+        let responses = harness.request(newcomer, &get("/hello.txt"), &[false]);
+        assert_eq!(responses[0].status, 200, "newcomer {newcomer_number}");
+        harness.run_until(1000, |harness| harness.peer_closed(evicted));
+        assert_eq!(
+            harness.server.statistics().unstarted_connections_reclaimed,
+            newcomer_number
+        );
+        // The newcomer has been served and would now be the idle one to go first: it starts
+        // another request, so that the next newcomer shows the order of the unstarted ones.
+        harness.send(newcomer, b"GET /hello.txt HTTP/1.1\r\nHo");
+        harness.settle();
+    }
+    assert!(!harness.peer_closed(busy));
+    assert_eq!(harness.server.statistics().connections_refused, 0);
 }
 
 #[test]
@@ -398,14 +434,19 @@ fn a_syn_waits_instead_of_a_reset_when_memory_is_too_low_even_for_a_503() {
     config.free_memory_bytes = Some(scarce_free_memory);
     let mut harness = Harness::new(config);
 
-    // Too little for any new socket (the overflow socket needs 4 KiB besides the reserve). The
-    // two listeners that exist already take two clients, who are served.
+    let first = harness.connect();
+    assert_eq!(
+        harness.request(first, &get("/hello.txt"), &[false])[0].status,
+        200
+    );
+    // Too little for any new socket (the overflow socket needs 8 KiB besides the reserve): the
+    // listeners close, and a new client's SYN is dropped, not reset; the connection already
+    // open is still served.
     SCARCE_MEMORY_BYTES.store(
         bareserve::net::MEMORY_RESERVE_BYTES + 1024,
         std::sync::atomic::Ordering::Relaxed,
     );
-    let first = harness.connect();
-    let _second = harness.connect();
+    harness.settle();
     assert_eq!(
         harness.request(first, &get("/hello.txt"), &[false])[0].status,
         200

@@ -10,7 +10,7 @@ use crate::net::{Ipv4Setup, ServerConfig, StaticIpv4, StaticIpv6};
 pub const DEFAULT_HTTP_PORT: u16 = 80;
 
 /// Most simultaneous HTTP connections by default.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// How long DHCP may take before the fallback address is used: a LAN DHCP server may take a few
 /// seconds after link up; QEMU's answers at once.

@@ -5,7 +5,7 @@ use alloc::string::String;
 
 use bareserve::boot::bootargs::Config;
 use bareserve::boot::settings;
-use bareserve::net::HttpServer;
+use bareserve::net::{HttpServer, ServerConfig};
 use bareserve::nic::NetworkCardControl;
 use bareserve::site::Site;
 use smoltcp::time::Instant;
@@ -78,17 +78,19 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
     // GENET's link comes up after autonegotiation; the server waits for it (see the loop).
     server_config.link_up_at_start = card.link_up();
     server_config.unix_time_at_clock_zero_s = context.unix_time_at_boot_s;
-    // Half of the free heap for TCP send buffers; the rest covers receive buffers, connection
-    // state and responses being built.
-    let heap = heap::usage();
-    let budget_bytes = heap.size_bytes.saturating_sub(heap.used_bytes) / 2;
-    let send_buffer_bytes = server_config.fit_buffers_to_memory(budget_bytes);
+    // Each connection's send buffer is sized when its listener is made, from the free heap:
+    // the full window while memory is plentiful, down to the floor that every remaining slot
+    // is guaranteed (`bareserve::net` "Memory").
+    server_config.tcp_tx_buffer_bytes = ServerConfig::TCP_TX_BUFFER_MAX_BYTES;
     server_config.free_memory_bytes = Some(heap::free_bytes);
     server_config.clock_us = Some(timer::now_us);
+    let heap = heap::usage();
     log::info!(
-        "up to {} connections, {} KiB send buffer each",
+        "up to {} connections; send buffers {}-{} KiB each as the heap allows ({} KiB free)",
         server_config.max_connections,
-        send_buffer_bytes / 1024
+        ServerConfig::TCP_TX_BUFFER_MIN_BYTES / 1024,
+        server_config.tcp_tx_buffer_bytes / 1024,
+        heap.size_bytes.saturating_sub(heap.used_bytes) / 1024
     );
     let port = server_config.http_port;
     let site = core::mem::take(&mut context.site);

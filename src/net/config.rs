@@ -6,7 +6,6 @@ use smoltcp::wire::EthernetAddress;
 use super::addressing::{Ipv4Setup, StaticIpv4, StaticIpv6};
 #[cfg(doc)]
 use super::listeners::MEMORY_RESERVE_BYTES;
-use super::listeners::OVERFLOW_BUFFER_BYTES;
 #[cfg(doc)]
 use super::server::HttpServer;
 use crate::http::connection::ConnectionTimeouts;
@@ -46,7 +45,9 @@ pub struct ServerConfig {
     pub overflow_connections_max: usize,
     /// TCP receive buffer per connection, in bytes (requests are small).
     pub tcp_rx_buffer_bytes: usize,
-    /// TCP send buffer per connection, in bytes (the in-flight window: size for throughput).
+    /// Largest TCP send buffer per connection, in bytes (the in-flight window: size for
+    /// throughput); a connection gets less when the heap is short (see "Memory" in
+    /// [`crate::net`]).
     pub tcp_tx_buffer_bytes: usize,
     /// How long a closing connection may take to finish the TCP close before it is aborted.
     pub close_linger_ms: u64,
@@ -75,7 +76,7 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// The defaults for a NIC with address `mac`: port 80, DHCP with the QEMU user-network
-    /// fallback after 10 s (probed with ARP for 1 s before use), link up, 128 connections, 8 listening sockets, 64 overflow (503) sockets, 4 KiB receive and 64 KiB send
+    /// fallback after 10 s (probed with ARP for 1 s before use), link up, 4,096 connections, 8 listening sockets, 64 overflow (503) sockets, 4 KiB receive and 64 KiB send
     /// buffers, access log on.
     pub fn new(mac: EthernetAddress) -> ServerConfig {
         ServerConfig {
@@ -115,32 +116,11 @@ impl ServerConfig {
     /// segment is 16 KB, and 64 KiB held only four: 10 MiB over tap moved 210-249 MB/s with
     /// 64 KiB, 268-291 with 128 KiB and 311-373 with 256 KiB, for 10-15 % fewer new connections per
     /// second (each socket's buffer is allocated and zeroed: 3,300-3,800/s with 64 KiB,
-    /// 3,000-3,200/s with 256 KiB over user networking). On little RAM
-    /// [`Self::fit_buffers_to_memory`] gives less.
+    /// 3,000-3,200/s with 256 KiB over user networking). The kernel asks for this much; each
+    /// connection gets less when the heap is short (see "Memory" in [`crate::net`]).
     pub const TCP_TX_BUFFER_MAX_BYTES: usize = 256 * 1024;
     /// Smallest send buffer per connection: a few full-size segments in flight.
     pub const TCP_TX_BUFFER_MIN_BYTES: usize = 8 * 1024;
-
-    /// Sizes the per-connection send buffers so that every socket the server may hold at once
-    /// (`max_connections`, the listeners and the overflow sockets) fits in `memory_budget_bytes`,
-    /// between [`Self::TCP_TX_BUFFER_MIN_BYTES`] and [`Self::TCP_TX_BUFFER_MAX_BYTES`], rounded
-    /// down to 1 KiB. Many connections on little RAM get smaller windows instead of running the
-    /// heap dry; returns the chosen size.
-    pub fn fit_buffers_to_memory(&mut self, memory_budget_bytes: usize) -> usize {
-        // Overflow sockets only carry a 503: their small buffers come off the top.
-        let overflow_bytes = self
-            .overflow_connections_max
-            .saturating_mul(2 * OVERFLOW_BUFFER_BYTES);
-        let sockets = self
-            .max_connections
-            .saturating_add(self.listen_backlog)
-            .max(1);
-        let per_socket = memory_budget_bytes.saturating_sub(overflow_bytes) / sockets;
-        let for_send = per_socket.saturating_sub(self.tcp_rx_buffer_bytes) & !1023;
-        self.tcp_tx_buffer_bytes =
-            for_send.clamp(Self::TCP_TX_BUFFER_MIN_BYTES, Self::TCP_TX_BUFFER_MAX_BYTES);
-        self.tcp_tx_buffer_bytes
-    }
 }
 
 /// Counters the kernel can print.
@@ -160,8 +140,13 @@ pub struct ServerStatistics {
     pub keep_alive_timeouts: u64,
     /// Connections reset because the client stopped reading, or did not finish closing.
     pub connections_aborted: u64,
-    /// Idle keep-alive connections closed to make room for refused clients' retries.
+    /// Idle keep-alive connections closed at the connection limit to make room for a new
+    /// client (as nginx reuses idle connections).
     pub idle_connections_reclaimed: u64,
+    /// Connections that had not completed a request head (connected and sent nothing, or part
+    /// of a head), the oldest first, closed at the connection limit to make room for a new
+    /// client when no idle keep-alive connection was left.
+    pub unstarted_connections_reclaimed: u64,
     /// New connections' SYNs dropped unanswered because no socket was listening (every limit
     /// reached, or too little memory); each client retries after its retransmission timeout.
     pub syns_dropped_at_limit: u64,
@@ -171,25 +156,4 @@ pub struct ServerStatistics {
     /// Sockets aborted in SYN-RECEIVED: the client (or a forged source address) never
     /// completed the TCP handshake within the handshake limit.
     pub handshakes_abandoned: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn send_buffers_fit_the_memory_budget() {
-        let mac = EthernetAddress([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
-        let mut config = ServerConfig::new(mac);
-        // Plenty of memory: the maximum window.
-        assert_eq!(config.fit_buffers_to_memory(64 * 1024 * 1024), 256 * 1024);
-        // 4 MiB less 64 overflow sockets of 4 KiB, over 128 + 8 sockets: 28,913 bytes each,
-        // minus 4 KiB receive, rounded down to 1 KiB.
-        assert_eq!(config.fit_buffers_to_memory(4 * 1024 * 1024), 24 * 1024);
-        // 1024 connections in 16 MiB: the floor.
-        config.max_connections = 1024;
-        assert_eq!(config.fit_buffers_to_memory(16 * 1024 * 1024), 11 * 1024);
-        assert_eq!(config.fit_buffers_to_memory(1024 * 1024), 8 * 1024);
-        assert_eq!(config.fit_buffers_to_memory(0), 8 * 1024);
-    }
 }

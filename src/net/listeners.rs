@@ -11,9 +11,8 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 use smoltcp::wire::IpListenEndpoint;
 
-#[cfg(doc)]
 use super::config::ServerConfig;
-use super::pump::{SocketPhase, SocketRole, SocketSlot};
+use super::pump::{HANDSHAKE_ABORT_FOR_MEMORY_AGE_US, SocketPhase, SocketRole, SocketSlot};
 use super::server::HttpServer;
 
 /// Heap kept free besides a new socket's buffers: room for the connection state, request
@@ -24,56 +23,130 @@ pub const MEMORY_RESERVE_BYTES: usize = 256 * 1024;
 /// first segment and the `503` response.
 pub(super) const OVERFLOW_BUFFER_BYTES: usize = 2048;
 
+/// Heap a connection holds besides its socket buffers, counted in the floor every remaining
+/// connection slot is guaranteed: smoltcp's socket, the [`crate::http::connection::Connection`]
+/// and its slot (about 1.5 KiB together), and room for a typical request head in the input
+/// buffer.
+pub const CONNECTION_STATE_BYTES: usize = 4 * 1024;
+
+/// A new connection's send buffer gets the floor plus this fraction (1/N) of the heap beyond
+/// every remaining slot's floor, up to [`ServerConfig::tcp_tx_buffer_bytes`]: while memory is
+/// plentiful each connection gets the full window, and as connections fill the heap the
+/// windows shrink toward the floor instead of the last connections finding nothing.
+const SURPLUS_SHARE_DIVISOR: usize = 32;
+
+/// Free heap below which connections stop reading request bytes from their sockets (the bytes
+/// wait in the socket's receive buffer, already allocated, and TCP flow control holds the
+/// client), so that input buffers cannot grow the heap dry; reading resumes when connections
+/// close and memory is back.
+pub const READ_PAUSE_FREE_BYTES: usize = MEMORY_RESERVE_BYTES / 2;
+
 impl HttpServer {
-    /// Keeps `listen_backlog` regular listeners while below `max_connections`, or one overflow
-    /// listener at the limit. Returns whether any socket now listens on the HTTP port.
-    pub(super) fn replenish_listeners(&mut self) -> bool {
-        let mut regular_in_use = 0usize;
-        let mut regular_listening = 0usize;
-        let mut overflow_in_use = 0usize;
-        let mut overflow_listener: Option<SocketHandle> = None;
-        for slot in &self.slots {
-            // A listener that a SYN has just taken counts as a connection already.
-            let listening = matches!(slot.phase, SocketPhase::Listening)
-                && self.sockets.get::<tcp::Socket>(slot.handle).is_listening();
-            match (slot.role, listening) {
-                (SocketRole::Regular, true) => regular_listening += 1,
-                (SocketRole::Regular, false) => regular_in_use += 1,
-                (SocketRole::Overflow, true) => overflow_listener = Some(slot.handle),
-                (SocketRole::Overflow, false) => overflow_in_use += 1,
-            }
-        }
-        let free_memory = self.config.free_memory_bytes.map(|free| free());
-        let fits = |bytes: usize| {
-            free_memory.is_none_or(|free| free >= bytes.saturating_add(MEMORY_RESERVE_BYTES))
+    /// The send buffer for a new regular listener given the free heap (`None`: unknown), or
+    /// `None` when even the floor does not fit: the receive buffer,
+    /// [`ServerConfig::TCP_TX_BUFFER_MIN_BYTES`] and [`CONNECTION_STATE_BYTES`], for this socket
+    /// and every other slot still free below `max_connections`, plus [`MEMORY_RESERVE_BYTES`].
+    fn regular_send_buffer_bytes(&self, free_memory: Option<usize>) -> Option<usize> {
+        let maximum = self.config.tcp_tx_buffer_bytes;
+        let minimum = ServerConfig::TCP_TX_BUFFER_MIN_BYTES.min(maximum);
+        let Some(free) = free_memory else {
+            return Some(maximum);
         };
-        let regular_bytes = self
+        let floor = self
             .config
             .tcp_rx_buffer_bytes
-            .saturating_add(self.config.tcp_tx_buffer_bytes);
-        let capacity = if fits(regular_bytes.saturating_mul(regular_listening.max(1))) {
-            self.config.max_connections.saturating_sub(regular_in_use)
-        } else {
+            .saturating_add(minimum)
+            .saturating_add(CONNECTION_STATE_BYTES);
+        if free < floor.saturating_add(MEMORY_RESERVE_BYTES) {
+            return None;
+        }
+        let slots_free = self
+            .config
+            .max_connections
+            .saturating_sub(self.buckets.regular_count)
+            .max(1);
+        let guaranteed = floor
+            .saturating_mul(slots_free)
+            .saturating_add(MEMORY_RESERVE_BYTES);
+        let share = free.saturating_sub(guaranteed) / SURPLUS_SHARE_DIVISOR;
+        Some((minimum.saturating_add(share) & !1023).clamp(minimum, maximum))
+    }
+
+    /// Keeps `listen_backlog` regular listeners while below `max_connections` and memory allows,
+    /// never more than the connections still allowed, or one overflow listener at the limit.
+    /// Returns whether any socket now listens on the HTTP port.
+    pub(super) fn replenish_listeners(&mut self, now_us: u64) -> bool {
+        let regular_in_use = self.buckets.active_regular_count();
+        let overflow_in_use = self.buckets.overflow_count;
+        let free_memory = self.config.free_memory_bytes.map(|free| free());
+        let send_buffer_bytes = self.regular_send_buffer_bytes(free_memory);
+        if send_buffer_bytes.is_none() {
+            // Memory is short: half-open sockets (a SYN flood's) go first; their memory is free
+            // once the next transmit pass has sent their RST.
+            self.abort_oldest_handshake(now_us, HANDSHAKE_ABORT_FOR_MEMORY_AGE_US);
+        }
+        let capacity = match send_buffer_bytes {
+            Some(_) => self.config.max_connections.saturating_sub(regular_in_use),
             // Out of memory for more connections: as if the limit were reached.
-            0
+            None => 0,
         };
-        let wanted = self.config.listen_backlog.max(1).min(capacity);
+        // At the limit one spare listener stays while memory allows: the connection it takes
+        // closes a reusable one (`reclaim_one`), as nginx reuses connections, unless the last
+        // search found none.
+        let spare = usize::from(
+            capacity == 0
+                && send_buffer_bytes.is_some()
+                && now_us >= self.buckets.spare_blocked_until_us,
+        );
+        let wanted = self.config.listen_backlog.max(1).min(capacity.max(spare));
+        // More regular listeners than connections allowed (the limit is near, or memory is
+        // short): the extra ones close, so that the SYNs go to the overflow listener and the
+        // limit holds.
+        let mut regular_listening = 0usize;
+        let mut overflow_listener: Option<SocketHandle> = None;
+        let mut index = 0;
+        while index < self.listeners.len() {
+            let slot = &self.listeners[index];
+            match slot.role {
+                SocketRole::Regular if regular_listening >= wanted => {
+                    self.sockets.remove(slot.handle);
+                    self.listeners.swap_remove(index);
+                    continue;
+                }
+                SocketRole::Regular => regular_listening += 1,
+                SocketRole::Overflow => overflow_listener = Some(slot.handle),
+            }
+            index += 1;
+        }
         while regular_listening < wanted {
-            if !self.add_listener(SocketRole::Regular) {
+            let tx_bytes = send_buffer_bytes.unwrap_or(ServerConfig::TCP_TX_BUFFER_MIN_BYTES);
+            if !self.add_listener(
+                SocketRole::Regular,
+                self.config.tcp_rx_buffer_bytes,
+                tx_bytes,
+            ) {
                 return regular_listening > 0 || overflow_listener.is_some();
             }
             regular_listening += 1;
         }
-        let overflow_wanted = capacity == 0
+        let fits_overflow = free_memory.is_none_or(|free| {
+            free >= (2 * OVERFLOW_BUFFER_BYTES + CONNECTION_STATE_BYTES)
+                .saturating_add(MEMORY_RESERVE_BYTES)
+        });
+        let overflow_wanted = capacity.max(spare) == 0
             && overflow_in_use < self.config.overflow_connections_max
-            && fits(2 * OVERFLOW_BUFFER_BYTES);
+            && fits_overflow;
         let overflow_listening = match (overflow_wanted, overflow_listener) {
-            (true, None) => self.add_listener(SocketRole::Overflow),
+            (true, None) => self.add_listener(
+                SocketRole::Overflow,
+                OVERFLOW_BUFFER_BYTES,
+                OVERFLOW_BUFFER_BYTES,
+            ),
             (false, Some(handle)) => {
                 // Capacity is back: the overflow listener must not take connections a regular
                 // one could serve (smoltcp gives a SYN to the first listener that matches).
                 self.sockets.remove(handle);
-                self.slots.retain(|slot| slot.handle != handle);
+                self.listeners.retain(|slot| slot.handle != handle);
                 false
             }
             (true, Some(_)) => true,
@@ -82,15 +155,9 @@ impl HttpServer {
         regular_listening > 0 || overflow_listening
     }
 
-    /// Adds a listening socket; returns whether it listens.
-    fn add_listener(&mut self, role: SocketRole) -> bool {
-        let (rx_bytes, tx_bytes) = match role {
-            SocketRole::Regular => (
-                self.config.tcp_rx_buffer_bytes,
-                self.config.tcp_tx_buffer_bytes,
-            ),
-            SocketRole::Overflow => (OVERFLOW_BUFFER_BYTES, OVERFLOW_BUFFER_BYTES),
-        };
+    /// Adds a listening socket with buffers of `rx_bytes` and `tx_bytes`; returns whether it
+    /// listens.
+    fn add_listener(&mut self, role: SocketRole, rx_bytes: usize, tx_bytes: usize) -> bool {
         let mut socket = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0u8; rx_bytes]),
             tcp::SocketBuffer::new(vec![0u8; tx_bytes]),
@@ -116,11 +183,12 @@ impl HttpServer {
             return false;
         }
         let handle = self.sockets.add(socket);
-        self.slots.push(SocketSlot {
+        self.listeners.push(SocketSlot {
             handle,
             role,
             phase: SocketPhase::Listening,
             peer: None,
+            local: None,
             reclaimed: false,
         });
         true

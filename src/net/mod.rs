@@ -41,16 +41,18 @@
 //! | `config` | [`ServerConfig`] and [`ServerStatistics`] |
 //! | `addressing` | IPv4 and IPv6 set-up: static addresses, DHCP, the fallback, ARP probes and announcements |
 //! | [`arp`] | IPv4 address conflict detection (RFC 5227): probe schedule, ARP frames, conflicts |
+//! | `buckets` | the connected sockets in many small socket sets, so that work follows events, not the connection count |
 //! | `listeners` | the pool of listening sockets and the memory check before each new one |
 //! | `pump` | each socket's life (listening, serving, closing, retiring) and the bytes between it and its HTTP connection |
 //! | `access_log` | the access-log lines |
-//! | `syn_gate` | the device wrapper that drops SYNs beyond every limit and watches ARP for conflicts |
+//! | `syn_gate` | the frame router: each frame to its connection's bucket; drops SYNs beyond every limit, watches ARP for conflicts |
 //! | [`offload`] | TCP checksum and segmentation offload: the frame edits, for NICs that have it |
 //! | `tcp_frame` | where the TCP segment sits in an Ethernet frame |
 
 mod access_log;
 mod addressing;
 pub mod arp;
+mod buckets;
 mod config;
 mod listeners;
 pub mod offload;

@@ -5,13 +5,16 @@
 use alloc::boxed::Box;
 
 use log::{info, warn};
-use smoltcp::iface::SocketHandle;
+use smoltcp::iface::{PollResult, SocketHandle};
+use smoltcp::phy::Device;
 use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
 use smoltcp::wire::IpEndpoint;
 
 use super::access_log::{display_peer, log_records};
 use super::config::{ServerConfig, ServerStatistics};
-use super::server::HttpServer;
+use super::listeners::READ_PAUSE_FREE_BYTES;
+use super::server::{HttpServer, instant_us};
 use crate::http::connection::{
     Connection, ConnectionTimeouts, Disposition, ResponseContext, TimeoutEvent,
 };
@@ -41,7 +44,16 @@ pub(super) fn close_linger_ms(config: &ServerConfig, slot: &SocketSlot) -> u64 {
 /// smoltcp retransmits the SYN-ACK after its retransmission timeout (1 s at first, doubling:
 /// RFC 6298 §2), so a client whose first two SYN-ACKs were lost still completes within this;
 /// a half-open socket from a SYN flood frees its slot after it instead of holding it for good.
-pub(super) const HANDSHAKE_TIMEOUT_MS: u64 = 5000;
+pub(super) const HANDSHAKE_TIMEOUT_MS: u64 = 2500;
+
+/// Most sockets in SYN-RECEIVED at once. A client completes its handshake within one round trip
+/// of the SYN-ACK, so even at 1,000 forged SYNs a second each half-open socket keeps its place
+/// for about a second, and a flood holds at most this many sockets' memory.
+pub(super) const HANDSHAKES_MAX: usize = 1024;
+
+/// How long, in microseconds, a socket must have waited in SYN-RECEIVED before it is aborted
+/// to free memory when the heap is short: far longer than a real client's round trip.
+pub(super) const HANDSHAKE_ABORT_FOR_MEMORY_AGE_US: u64 = 500_000;
 
 /// The same for an overflow socket, which only carries a `503`: its slots are few.
 pub(super) const OVERFLOW_HANDSHAKE_TIMEOUT_MS: u64 = 1000;
@@ -54,6 +66,11 @@ pub(super) fn handshake_timeout_us(slot: &SocketSlot) -> u64 {
     };
     milliseconds * 1000
 }
+
+/// How long, in milliseconds, no spare listener is kept at the connection limit after a search
+/// for a connection to reclaim found none: new clients then get `503` from the overflow
+/// listener, and the search does not run for every SYN of a crowd of busy connections.
+const SPARE_BLOCKED_MS: u64 = 1000;
 
 /// What a TCP socket of the server is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,20 +113,74 @@ pub(super) struct SocketSlot {
     pub(super) handle: SocketHandle,
     pub(super) role: SocketRole,
     pub(super) phase: SocketPhase,
-    /// The client, once connected (for the log).
+    /// The client, once a SYN has taken the socket (for the router and the log).
     pub(super) peer: Option<IpEndpoint>,
+    /// Our end of the connection, once a SYN has taken the socket (for the router).
+    pub(super) local: Option<IpEndpoint>,
     /// An idle connection closed to make room at the connection limit (short close linger).
     pub(super) reclaimed: bool,
 }
 
 impl HttpServer {
-    /// Services every TCP socket once. Returns whether anything moved (bytes, states).
-    pub(super) fn service_sockets(&mut self, now_us: u64) -> bool {
+    /// Moves every listener a SYN has taken into its client's bucket (see [`super::buckets`]);
+    /// removes listeners that closed. Returns whether any moved.
+    pub(super) fn adopt_taken_listeners(&mut self, now_us: u64) -> bool {
+        let mut moved = false;
+        let mut index = 0;
+        while index < self.listeners.len() {
+            let handle = self.listeners[index].handle;
+            let socket = self.sockets.get::<tcp::Socket>(handle);
+            match socket.state() {
+                tcp::State::Listen => index += 1,
+                tcp::State::Closed | tcp::State::TimeWait => {
+                    self.sockets.remove(handle);
+                    self.listeners.swap_remove(index);
+                }
+                _ => {
+                    let (peer, local) = (socket.remote_endpoint(), socket.local_endpoint());
+                    let mut slot = self.listeners.swap_remove(index);
+                    slot.peer = peer;
+                    slot.local = local;
+                    // The spare listener kept at the limit took this one: make room for it by
+                    // reclaiming a connection, or, when none can go, answer it `503`.
+                    if slot.role == SocketRole::Regular
+                        && self.buckets.active_regular_count() >= self.config.max_connections
+                        && !self.reclaim_one()
+                    {
+                        slot.role = SocketRole::Overflow;
+                        self.buckets.spare_blocked_until_us =
+                            now_us.saturating_add(SPARE_BLOCKED_MS * 1000);
+                    }
+                    let socket = self.sockets.remove(handle);
+                    self.buckets.insert(socket, slot, now_us);
+                    moved = true;
+                    // Beyond the half-open limit the oldest handshake makes way (as a SYN cache
+                    // drops its oldest entry): a SYN flood cannot hold more sockets than this.
+                    while self.buckets.handshakes.len() > HANDSHAKES_MAX {
+                        self.abort_oldest_handshake(now_us, 0);
+                    }
+                }
+            }
+        }
+        moved
+    }
+
+    /// Services the sockets of every bucket that received a frame, took a socket or has a
+    /// deadline due, transmits what they queued, and notes each bucket's next deadline. Returns
+    /// whether anything moved (bytes, states).
+    pub(super) fn service_buckets<D: Device + ?Sized>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+    ) -> bool {
+        let now_us = instant_us(now);
+        self.buckets.queue_due(now_us);
+        let queued = self.buckets.take_queued();
         let HttpServer {
             config,
             site,
-            sockets,
-            slots,
+            interface,
+            buckets,
             statistics,
             ..
         } = self;
@@ -126,40 +197,178 @@ impl HttpServer {
             now_us,
             statistics,
             progressed: false,
+            reading_paused: config
+                .free_memory_bytes
+                .is_some_and(|free| free() < READ_PAUSE_FREE_BYTES),
         };
-        slots.retain_mut(|slot| {
-            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
-            let keep = pump.service_socket(slot, socket);
-            if !keep {
-                sockets.remove(slot.handle);
-                pump.progressed = true;
+        for &index in &queued {
+            let bucket = &mut buckets.buckets[index];
+            let (mut regular_removed, mut overflow_removed) = (0usize, 0usize);
+            let mut reclaimed_removed = 0usize;
+            let sockets = &mut bucket.sockets;
+            bucket.slots.retain_mut(|slot| {
+                let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+                let keep = pump.service_socket(slot, socket);
+                if !keep {
+                    sockets.remove(slot.handle);
+                    match slot.role {
+                        SocketRole::Regular => regular_removed += 1,
+                        SocketRole::Overflow => overflow_removed += 1,
+                    }
+                    if slot.reclaimed {
+                        reclaimed_removed += 1;
+                    }
+                    pump.progressed = true;
+                }
+                keep
+            });
+            // Transmit what the sockets queued (bounded by the sockets' buffers).
+            while interface.poll_egress(now, device, sockets) == PollResult::SocketStateChanged {}
+            let smoltcp_deadline_us = interface.poll_at(now, sockets).map(instant_us);
+            let deadline_us = bucket
+                .slots
+                .iter()
+                .filter_map(|slot| slot_deadline_us(config, slot, now_us))
+                .chain(smoltcp_deadline_us)
+                .min();
+            buckets.regular_count -= regular_removed;
+            buckets.overflow_count -= overflow_removed;
+            buckets.reclaimed_count -= reclaimed_removed;
+            if regular_removed > reclaimed_removed {
+                // A slot came free: a spare listener may be worth keeping again.
+                buckets.spare_blocked_until_us = 0;
             }
-            keep
-        });
+            buckets.set_deadline(index, deadline_us);
+        }
+        buckets.return_queue(queued);
         let SocketPump {
             statistics,
             mut progressed,
             ..
         } = pump;
-        // As nginx does when it runs out of connections: each connection refused at the limit
-        // closes one idle keep-alive connection (RFC 9112 §9.3 lets a server close an idle
-        // persistent connection at any time), so the refused client's retry finds room instead
-        // of idle connections holding the limit for the whole keep-alive timeout.
+        // Each connection refused at the limit closes one reusable connection, so the refused
+        // client's retry finds room (see `reclaim_one`).
         let refused = statistics.connections_refused - refused_before;
-        let idle_slots = slots.iter_mut().filter(|slot| {
-            slot.role == SocketRole::Regular
-                && matches!(&slot.phase, SocketPhase::Serving(connection)
-                    if connection.is_idle_keep_alive())
-        });
-        for slot in idle_slots.take(usize::try_from(refused).unwrap_or(usize::MAX)) {
-            if let SocketPhase::Serving(connection) = &mut slot.phase {
-                connection.close_if_idle();
-                slot.reclaimed = true;
-                statistics.idle_connections_reclaimed += 1;
-                progressed = true;
+        for _ in 0..refused {
+            if !self.reclaim_one() {
+                break;
             }
+            progressed = true;
         }
         progressed
+    }
+}
+
+impl HttpServer {
+    /// Aborts the socket that has waited longest in SYN-RECEIVED, if it has waited at least
+    /// `minimum_age_us` (counted in `handshakes_abandoned`); entries of sockets past the
+    /// handshake are dropped on the way.
+    /// Returns whether a socket was aborted.
+    pub(super) fn abort_oldest_handshake(&mut self, now_us: u64, minimum_age_us: u64) -> bool {
+        while let Some(&(bucket_index, peer, since_us)) = self.buckets.handshakes.front() {
+            if now_us < since_us.saturating_add(minimum_age_us) {
+                return false;
+            }
+            self.buckets.handshakes.pop_front();
+            let bucket = &mut self.buckets.buckets[bucket_index];
+            let Some(slot) = bucket.slots.iter_mut().find(|slot| slot.peer == Some(peer)) else {
+                continue;
+            };
+            let socket = bucket.sockets.get_mut::<tcp::Socket>(slot.handle);
+            let taken_then = match slot.phase {
+                SocketPhase::Handshake { since_us: taken_us } => taken_us <= since_us.max(now_us),
+                SocketPhase::Listening => true,
+                _ => false,
+            };
+            if !taken_then || socket.state() != tcp::State::SynReceived {
+                continue;
+            }
+            socket.abort();
+            slot.phase = SocketPhase::Retiring;
+            self.statistics.handshakes_abandoned += 1;
+            self.buckets.queue(bucket_index);
+            return true;
+        }
+        false
+    }
+
+    /// At the connection limit, closes one connection to make room, as nginx reuses
+    /// connections when it runs out: the idle keep-alive connection idle longest (RFC 9112 §9.3
+    /// lets a server close an idle persistent connection at any time), else the oldest
+    /// connection that has not completed a request head (a flood of connections that send
+    /// nothing, or slowloris, cannot lock real clients out). Each is counted. Returns whether
+    /// one was closed.
+    pub(super) fn reclaim_one(&mut self) -> bool {
+        // (bucket, slot, last activity) of the best idle and the best unstarted connection.
+        let mut idle: Option<(usize, usize, u64)> = None;
+        let mut unstarted: Option<(usize, usize, u64)> = None;
+        for (bucket_index, bucket) in self.buckets.buckets.iter().enumerate() {
+            for (slot_index, slot) in bucket.slots.iter().enumerate() {
+                let SocketPhase::Serving(connection) = &slot.phase else {
+                    continue;
+                };
+                if slot.role != SocketRole::Regular || slot.reclaimed {
+                    continue;
+                }
+                // Bytes still in the socket are a request the connection has not seen yet.
+                if bucket.sockets.get::<tcp::Socket>(slot.handle).recv_queue() > 0 {
+                    continue;
+                }
+                let candidate = Some((bucket_index, slot_index, connection.last_activity_us()));
+                let older = |best: &Option<(usize, usize, u64)>| {
+                    best.is_none_or(|(_, _, since_us)| connection.last_activity_us() < since_us)
+                };
+                if connection.is_idle_keep_alive() {
+                    if older(&idle) {
+                        idle = candidate;
+                    }
+                } else if connection.awaits_first_request() && older(&unstarted) {
+                    unstarted = candidate;
+                }
+            }
+        }
+        let (is_idle, (bucket_index, slot_index, _)) = match (idle, unstarted) {
+            (Some(found), _) => (true, found),
+            (None, Some(found)) => (false, found),
+            (None, None) => return false,
+        };
+        let slot = &mut self.buckets.buckets[bucket_index].slots[slot_index];
+        let SocketPhase::Serving(connection) = &mut slot.phase else {
+            return false;
+        };
+        if !connection.close_to_make_room() {
+            return false;
+        }
+        slot.reclaimed = true;
+        self.buckets.reclaimed_count += 1;
+        if is_idle {
+            self.statistics.idle_connections_reclaimed += 1;
+        } else {
+            self.statistics.unstarted_connections_reclaimed += 1;
+        }
+        self.buckets.queue(bucket_index);
+        true
+    }
+}
+
+/// When `slot` next needs attention without a new frame, in microseconds: its connection's
+/// deadline, its close linger or handshake limit, or now for a retiring socket.
+pub(super) fn slot_deadline_us(
+    config: &ServerConfig,
+    slot: &SocketSlot,
+    now_us: u64,
+) -> Option<u64> {
+    match &slot.phase {
+        SocketPhase::Serving(connection) => connection.next_deadline_us(),
+        SocketPhase::Closing { since_us } => {
+            Some(since_us.saturating_add(close_linger_ms(config, slot).saturating_mul(1000)))
+        }
+        SocketPhase::Retiring => Some(now_us),
+        SocketPhase::Handshake { since_us } => {
+            Some(since_us.saturating_add(handshake_timeout_us(slot)))
+        }
+        // A socket that has just left its listener is serviced at once.
+        SocketPhase::Listening => Some(now_us),
     }
 }
 
@@ -184,6 +393,9 @@ struct SocketPump<'server> {
     statistics: &'server mut ServerStatistics,
     /// Whether any socket moved bytes or changed phase so far.
     progressed: bool,
+    /// The heap is nearly full ([`READ_PAUSE_FREE_BYTES`]): connections read no request bytes
+    /// (they stay in the sockets' receive buffers) until memory is back.
+    reading_paused: bool,
 }
 
 impl SocketPump<'_> {
@@ -194,8 +406,8 @@ impl SocketPump<'_> {
         let linger_ms = close_linger_ms(config, slot);
         match &mut slot.phase {
             SocketPhase::Listening => match state {
-                tcp::State::Listen => true,
-                tcp::State::Closed | tcp::State::TimeWait => false,
+                // Back in LISTEN in a bucket, where no SYN is routed: it is done.
+                tcp::State::Listen | tcp::State::Closed | tcp::State::TimeWait => false,
                 _ => {
                     // The listener was taken by a SYN.
                     slot.phase = SocketPhase::Handshake { since_us: now_us };
@@ -214,12 +426,9 @@ impl SocketPump<'_> {
                     true
                 }
                 // A client's RST in SYN-RECEIVED returns the socket to LISTEN (RFC 9293
-                // §3.10.7.4): it listens again.
-                tcp::State::Listen => {
-                    slot.phase = SocketPhase::Listening;
-                    slot.peer = None;
-                    true
-                }
+                // §3.10.7.4); in a bucket no SYN reaches it, so it is removed (the listener
+                // pool makes a new listener).
+                tcp::State::Listen => false,
                 tcp::State::Closed | tcp::State::TimeWait => {
                     slot.phase = SocketPhase::Retiring;
                     self.progressed = true;
@@ -229,7 +438,6 @@ impl SocketPump<'_> {
                     // Established (or beyond): it is now a connection. Its time limits count
                     // from the SYN, so the handshake's time comes off the request-head timeout.
                     let accepted_us = *since_us;
-                    slot.peer = socket.remote_endpoint();
                     let connection = match slot.role {
                         SocketRole::Regular => {
                             self.statistics.connections_accepted += 1;
@@ -272,12 +480,10 @@ impl SocketPump<'_> {
             SocketPhase::Serving(connection) => {
                 match state {
                     // A half-open connection reset by the client goes back to LISTEN (RFC 9293
-                    // §3.10.7.4); treat the socket as a listener again.
+                    // §3.10.7.4): the connection is over.
                     tcp::State::Listen => {
-                        slot.phase = SocketPhase::Listening;
-                        slot.peer = None;
-                        slot.reclaimed = false;
-                        return true;
+                        log_records(slot.peer, connection, config);
+                        return false;
                     }
                     tcp::State::Closed | tcp::State::TimeWait => {
                         log_records(slot.peer, connection, config);
@@ -380,7 +586,7 @@ impl SocketPump<'_> {
         // Two passes: output drained in the first can let parsing resume in the second.
         for _ in 0..2 {
             // The receive buffer is a ring: up to two contiguous pieces.
-            while socket.can_recv() {
+            while socket.can_recv() && !self.reading_paused {
                 match socket.recv(|bytes| {
                     let consumed = connection.receive(bytes, self.current_us(), context);
                     (consumed, consumed)

@@ -4,9 +4,7 @@
 use alloc::vec::Vec;
 
 use log::{info, warn};
-use smoltcp::iface::{
-    Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
-};
+use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv6Cidr};
@@ -14,9 +12,9 @@ use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv6Cidr};
 use super::addressing::{
     Ipv4Claim, Ipv4Source, PendingAnnouncement, add_address, link_local_address,
 };
+use super::buckets::SocketBuckets;
 use super::config::{ServerConfig, ServerStatistics};
-use super::pump::{SocketPhase, SocketSlot, close_linger_ms, handshake_timeout_us};
-use super::syn_gate::SynGate;
+use super::pump::SocketSlot;
 use crate::site::Site;
 
 /// Most rounds of "receive frames, service every socket, transmit" in one [`HttpServer::poll`];
@@ -33,12 +31,17 @@ pub struct HttpServer {
     pub(super) config: ServerConfig,
     pub(super) site: Site,
     pub(super) interface: Interface,
+    /// The DHCP socket and the listeners: the socket set for every frame that is not for a
+    /// connection (see [`super::buckets`]).
     pub(super) sockets: SocketSet<'static>,
     pub(super) dhcp_handle: Option<SocketHandle>,
     pub(super) ipv4_source: Ipv4Source,
-    pub(super) slots: Vec<SocketSlot>,
+    /// The listening sockets (in `sockets`).
+    pub(super) listeners: Vec<SocketSlot>,
+    /// Every socket a SYN has taken, in buckets.
+    pub(super) buckets: SocketBuckets,
     pub(super) statistics: ServerStatistics,
-    /// The interface's addresses, copied each poll round for the [`SynGate`] (the interface
+    /// The interface's addresses, copied each poll round for the frame router (the interface
     /// itself is borrowed while frames are received).
     pub(super) local_addresses: Vec<IpAddress>,
     /// When the last "dropping SYNs" warning was logged, in microseconds.
@@ -88,6 +91,13 @@ impl HttpServer {
 
         let now_us = instant_us(now);
         info!("net: MAC {} link-local {}", config.mac, link_local);
+        let buckets = SocketBuckets::new(
+            config
+                .max_connections
+                .saturating_add(config.overflow_connections_max)
+                .saturating_add(config.listen_backlog),
+            config.random_seed,
+        );
 
         let mut server = HttpServer {
             config,
@@ -96,7 +106,8 @@ impl HttpServer {
             sockets,
             dhcp_handle: None,
             ipv4_source: Ipv4Source::Unconfigured { since_us: now_us },
-            slots: Vec::new(),
+            listeners: Vec::new(),
+            buckets,
             statistics: ServerStatistics::default(),
             local_addresses: Vec::new(),
             syn_drop_warned_at_us: None,
@@ -111,7 +122,7 @@ impl HttpServer {
         } else {
             info!("net: waiting for the link before DHCP and ARP");
         }
-        server.replenish_listeners();
+        server.replenish_listeners(now_us);
         server
     }
 
@@ -143,7 +154,7 @@ impl HttpServer {
         let now_us = instant_us(now);
         self.apply_ipv4_fallback(now_us);
         // Memory may have come back since the last poll.
-        let mut listening = self.replenish_listeners();
+        let mut listening = self.replenish_listeners(now_us);
         for _ in 0..POLL_ROUNDS_MAX {
             self.interface.poll_maintenance(now);
             self.local_addresses.clear();
@@ -156,39 +167,22 @@ impl HttpServer {
             // a burst of SYNs larger than the backlog be accepted (up to `max_connections`).
             // For the same reason the gate is re-evaluated after each frame.
             for _ in 0..INGRESS_FRAMES_PER_ROUND_MAX {
-                let mut gate = SynGate {
-                    device: &mut *device,
-                    closed_port: (!listening).then_some(self.config.http_port),
-                    local_addresses: &self.local_addresses,
-                    syns_dropped: 0,
-                    arp_watch,
-                    arp_conflict: None,
-                };
-                let result = self
-                    .interface
-                    .poll_ingress_single(now, &mut gate, &mut self.sockets);
-                let (syns_dropped, arp_conflict) = (gate.syns_dropped, gate.arp_conflict);
-                if syns_dropped > 0 {
-                    self.note_syns_dropped(syns_dropped, now_us);
-                }
-                if let Some(conflict) = arp_conflict {
-                    self.note_arp_conflict(conflict, now_us);
-                }
-                match result {
-                    PollIngressSingleResult::None => break,
-                    PollIngressSingleResult::PacketProcessed => frames_handled = true,
-                    PollIngressSingleResult::SocketStateChanged => {
+                match self.receive_frame(now, device, listening, arp_watch) {
+                    None => break,
+                    Some(listener_event) => {
                         frames_handled = true;
-                        listening = self.replenish_listeners();
+                        if listener_event && self.adopt_taken_listeners(now_us) {
+                            listening = self.replenish_listeners(now_us);
+                        }
                     }
                 }
             }
             self.service_dhcp(now_us);
             self.service_claim(now, now_us, device);
             self.announce_ipv4(now, now_us, device);
-            let progressed = self.service_sockets(now_us);
-            listening = self.replenish_listeners();
-            // Transmit what the sockets queued (bounded by the sockets' buffers).
+            let progressed = self.service_buckets(now, device);
+            listening = self.replenish_listeners(now_us);
+            // Transmit what DHCP queued.
             while self.interface.poll_egress(now, device, &mut self.sockets)
                 == PollResult::SocketStateChanged
             {}
@@ -219,17 +213,14 @@ impl HttpServer {
         self.interface.ip_addrs()
     }
 
-    /// Sockets in the socket set: the DHCP socket, listeners, connections and closing ones.
+    /// Sockets: the DHCP socket, listeners, connections and closing ones.
     pub fn socket_count(&self) -> usize {
-        self.sockets.iter().count()
+        self.sockets.iter().count() + self.buckets.socket_count()
     }
 
     /// Connections being served or closed (listening sockets not counted).
     pub fn connection_count(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|slot| !matches!(slot.phase, SocketPhase::Listening))
-            .count()
+        self.buckets.socket_count()
     }
 
     /// The site being served.
@@ -238,39 +229,15 @@ impl HttpServer {
     }
 
     /// The delay until the earliest of smoltcp's next timer, the connections' deadlines, closing
-    /// sockets' linger limits and the DHCP fallback.
+    /// sockets' linger limits and the addressing timers.
     fn next_poll_delay(&mut self, now: Instant, now_us: u64) -> Option<Duration> {
-        let mut deadline_us: Option<u64> = None;
-        let mut consider = |candidate_us: u64| {
-            deadline_us =
-                Some(deadline_us.map_or(candidate_us, |current| current.min(candidate_us)));
-        };
-        for slot in &self.slots {
-            match &slot.phase {
-                SocketPhase::Serving(connection) => {
-                    if let Some(deadline) = connection.next_deadline_us() {
-                        consider(deadline);
-                    }
-                }
-                SocketPhase::Closing { since_us } => {
-                    consider(
-                        since_us.saturating_add(
-                            close_linger_ms(&self.config, slot).saturating_mul(1000),
-                        ),
-                    );
-                }
-                SocketPhase::Retiring => consider(now_us),
-                SocketPhase::Handshake { since_us } => {
-                    consider(since_us.saturating_add(handshake_timeout_us(slot)));
-                }
-                SocketPhase::Listening => {}
-            }
-            for deadline_us in self.addressing_deadlines_us().into_iter().flatten() {
-                consider(deadline_us);
-            }
-        }
-        let ours =
-            deadline_us.map(|deadline| Duration::from_micros(deadline.saturating_sub(now_us)));
+        let ours = self
+            .addressing_deadlines_us()
+            .into_iter()
+            .chain([self.buckets.earliest_deadline_us()])
+            .flatten()
+            .min()
+            .map(|deadline| Duration::from_micros(deadline.saturating_sub(now_us)));
         let smoltcp = self.interface.poll_delay(now, &self.sockets);
         match (ours, smoltcp) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -1,23 +1,27 @@
-//! The SYN gate: the device as smoltcp sees it in [`HttpServer::poll`]. While no socket listens
-//! on the HTTP port, an initial SYN to that port is dropped here instead of reaching smoltcp,
-//! which would answer it with RST (see "Beyond every limit" in the [module
-//! documentation](super)). The gate also looks at every ARP packet for a conflict with our IPv4
-//! address, or the one being probed (RFC 5227 §2.1.1, §2.4), since the frames are visible only
-//! while smoltcp receives them.
+//! The frame router and SYN gate: every frame the NIC receives passes here on its way into
+//! smoltcp. A TCP segment to the HTTP port goes to the bucket that holds its connection's socket
+//! (see [`super::buckets`]), so that smoltcp looks at that bucket's few sockets only; anything
+//! else (ARP, ICMP, DHCP, a SYN for a new connection, a segment for no connection) goes to the
+//! small set of the DHCP socket and the listeners. While no socket listens on the HTTP port, an
+//! initial SYN to that port is dropped here instead of reaching smoltcp, which would answer it
+//! with RST (see "Beyond every limit" in the [module documentation](super)). The router also
+//! looks at every ARP packet for a conflict with our IPv4 address, or the one being probed
+//! (RFC 5227 §2.1.1, §2.4).
 
 use log::warn;
+use smoltcp::iface::PollIngressSingleResult;
 use smoltcp::phy::{Device, DeviceCapabilities, PacketMeta, RxToken};
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, IpAddress, Ipv4Address, TcpPacket};
+use smoltcp::wire::{EthernetAddress, IpAddress, IpEndpoint, Ipv4Address, TcpPacket};
 
-use super::arp::{self, ArpConflict};
-use super::pump::{SocketPhase, SocketRole};
+use super::arp;
+use super::buckets::SocketBuckets;
 use super::server::HttpServer;
 use super::tcp_frame::locate_tcp;
 
 impl HttpServer {
-    /// Counts SYNs the [`SynGate`] dropped, and tells the operator why (at most once a second:
-    /// a flood of retries must not flood the console too).
+    /// Counts SYNs the gate dropped, and tells the operator why (at most once a second: a flood
+    /// of retries must not flood the console too).
     pub(super) fn note_syns_dropped(&mut self, count: u64, now_us: u64) {
         self.statistics.syns_dropped_at_limit += count;
         self.syns_dropped_unreported += count;
@@ -27,14 +31,8 @@ impl HttpServer {
         {
             return;
         }
-        let (mut connections, mut refusing) = (0usize, 0usize);
-        for slot in &self.slots {
-            match (slot.role, &slot.phase) {
-                (_, SocketPhase::Listening) => {}
-                (SocketRole::Regular, _) => connections += 1,
-                (SocketRole::Overflow, _) => refusing += 1,
-            }
-        }
+        let connections = self.buckets.regular_count;
+        let refusing = self.buckets.overflow_count;
         let reason = if connections >= self.config.max_connections
             && refusing >= self.config.overflow_connections_max
         {
@@ -51,26 +49,71 @@ impl HttpServer {
         self.syn_drop_warned_at_us = Some(now_us);
         self.syns_dropped_unreported = 0;
     }
+
+    /// Receives one frame from `device` and hands it to smoltcp with the socket set it belongs
+    /// to (see the module documentation). `listening` tells whether any socket listens on the
+    /// HTTP port. Returns `None` when no frame was waiting, else whether a listener may have
+    /// been taken by a SYN (smoltcp reported a socket state change in the listeners' set).
+    pub(super) fn receive_frame<D: Device + ?Sized>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        listening: bool,
+        arp_watch: Option<ArpWatch>,
+    ) -> Option<bool> {
+        let capabilities = device.capabilities();
+        let (receive, transmit) = device.receive(now)?;
+        let meta = receive.meta();
+        let HttpServer {
+            config,
+            interface,
+            sockets,
+            buckets,
+            local_addresses,
+            ..
+        } = self;
+        let http_port = config.http_port;
+        let mut syn_dropped = false;
+        let mut arp_conflict = None;
+        let listener_event = receive.consume(|frame| {
+            if let Some(watch) = arp_watch {
+                arp_conflict =
+                    arp::arp_conflict(frame, watch.own_mac, watch.address, watch.probing);
+            }
+            let mut single = SingleFrame {
+                frame: Some(frame),
+                meta,
+                transmit: Some(transmit),
+                capabilities,
+            };
+            match route(frame, http_port, local_addresses, buckets) {
+                Route::Bucket(index) => {
+                    buckets.queue(index);
+                    let set = &mut buckets.buckets[index].sockets;
+                    interface.poll_ingress_single(now, &mut single, set);
+                    false
+                }
+                Route::Listeners { initial_syn: true } if !listening => {
+                    syn_dropped = true;
+                    false
+                }
+                Route::Listeners { .. } => {
+                    interface.poll_ingress_single(now, &mut single, sockets)
+                        == PollIngressSingleResult::SocketStateChanged
+                }
+            }
+        });
+        if syn_dropped {
+            self.note_syns_dropped(1, crate::net::server::instant_us(now));
+        }
+        if let Some(conflict) = arp_conflict {
+            self.note_arp_conflict(conflict, crate::net::server::instant_us(now));
+        }
+        Some(listener_event)
+    }
 }
 
-/// The device as smoltcp sees it in [`HttpServer::poll`]: the NIC, except that while no socket
-/// listens on the HTTP port (`closed_port`), an initial SYN to that port is dropped instead of
-/// reaching smoltcp, which would answer it with RST (see "Beyond every limit" in [`crate::net`]).
-pub(super) struct SynGate<'device, D: Device + ?Sized> {
-    pub(super) device: &'device mut D,
-    /// The HTTP port while nothing listens on it; `None` lets every frame through.
-    pub(super) closed_port: Option<u16>,
-    /// Our addresses: only SYNs to these would be answered by smoltcp.
-    pub(super) local_addresses: &'device [IpAddress],
-    /// SYNs dropped by this gate.
-    pub(super) syns_dropped: u64,
-    /// The IPv4 address whose ARP conflicts are looked for, if any.
-    pub(super) arp_watch: Option<ArpWatch>,
-    /// The conflict seen, if any (one frame passes per gate).
-    pub(super) arp_conflict: Option<ArpConflict>,
-}
-
-/// What the [`SynGate`] checks ARP packets against (see [`arp_conflict`]).
+/// What the router checks ARP packets against (see [`arp::arp_conflict`]).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ArpWatch {
     pub(super) own_mac: EthernetAddress,
@@ -78,106 +121,120 @@ pub(super) struct ArpWatch {
     pub(super) probing: bool,
 }
 
-impl<D: Device + ?Sized> Device for SynGate<'_, D> {
+/// Where a received frame goes.
+enum Route {
+    /// To the bucket that holds its connection's socket.
+    Bucket(usize),
+    /// To the DHCP socket and the listeners.
+    Listeners {
+        /// An initial SYN to the HTTP port on one of our addresses.
+        initial_syn: bool,
+    },
+}
+
+/// Where `frame` goes (see [`Route`]).
+fn route(frame: &[u8], port: u16, local_addresses: &[IpAddress], buckets: &SocketBuckets) -> Route {
+    let Some(segment) = http_segment(frame, port, local_addresses) else {
+        return Route::Listeners { initial_syn: false };
+    };
+    match buckets.find(segment.local, segment.remote) {
+        Some(index) => Route::Bucket(index),
+        None => Route::Listeners {
+            initial_syn: segment.initial_syn,
+        },
+    }
+}
+
+/// One already received frame, as the device `Interface::poll_ingress_single` takes: it yields
+/// the frame once, with the transmit token the NIC gave along with it (for smoltcp's immediate
+/// reply, such as a RST).
+struct SingleFrame<'frame, T> {
+    frame: Option<&'frame [u8]>,
+    meta: PacketMeta,
+    transmit: Option<T>,
+    capabilities: DeviceCapabilities,
+}
+
+impl<'frame, T: smoltcp::phy::TxToken> Device for SingleFrame<'frame, T> {
     type RxToken<'token>
-        = SynGateRxToken<'token, D::RxToken<'token>>
+        = FrameToken<'token>
     where
         Self: 'token;
     type TxToken<'token>
-        = D::TxToken<'token>
+        = T
     where
         Self: 'token;
 
-    fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let (inner, transmit) = self.device.receive(timestamp)?;
-        let receive = SynGateRxToken {
-            inner,
-            closed_port: self.closed_port,
-            local_addresses: self.local_addresses,
-            syns_dropped: &mut self.syns_dropped,
-            arp_watch: self.arp_watch,
-            arp_conflict: &mut self.arp_conflict,
-        };
-        Some((receive, transmit))
+    fn receive(&mut self, _timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        let frame = self.frame.take()?;
+        let transmit = self.transmit.take()?;
+        Some((
+            FrameToken {
+                frame,
+                meta: self.meta,
+            },
+            transmit,
+        ))
     }
 
-    fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
-        self.device.transmit(timestamp)
+    fn transmit(&mut self, _timestamp: Instant) -> Option<Self::TxToken<'_>> {
+        self.transmit.take()
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        self.device.capabilities()
+        self.capabilities.clone()
     }
 }
 
-/// A received frame, looked at in place (never copied) before smoltcp sees it.
-pub(super) struct SynGateRxToken<'token, T> {
-    inner: T,
-    closed_port: Option<u16>,
-    local_addresses: &'token [IpAddress],
-    syns_dropped: &'token mut u64,
-    arp_watch: Option<ArpWatch>,
-    arp_conflict: &'token mut Option<ArpConflict>,
+/// The receive token of a [`SingleFrame`].
+struct FrameToken<'frame> {
+    frame: &'frame [u8],
+    meta: PacketMeta,
 }
 
-impl<T: RxToken> RxToken for SynGateRxToken<'_, T> {
+impl RxToken for FrameToken<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        let SynGateRxToken {
-            inner,
-            closed_port,
-            local_addresses,
-            syns_dropped,
-            arp_watch,
-            arp_conflict,
-        } = self;
-        inner.consume(|frame| {
-            if let Some(watch) = arp_watch {
-                *arp_conflict =
-                    arp::arp_conflict(frame, watch.own_mac, watch.address, watch.probing);
-            }
-            match closed_port {
-                Some(port) if is_initial_syn(frame, port, local_addresses) => {
-                    *syns_dropped += 1;
-                    // The token API has no "discard": the frame is only visible inside `consume`,
-                    // after smoltcp has taken the token. smoltcp 0.14 (`Interface::socket_ingress`)
-                    // skips an empty frame before parsing it, so it sends nothing in reply.
-                    f(&[])
-                }
-                _ => f(frame),
-            }
-        })
+        f(self.frame)
     }
 
     fn meta(&self) -> PacketMeta {
-        self.inner.meta()
+        self.meta
     }
 }
 
+/// A TCP segment to the HTTP port on one of our addresses.
+struct HttpSegment {
+    /// Our end: the destination address and the HTTP port.
+    local: IpEndpoint,
+    /// The client's end.
+    remote: IpEndpoint,
+    /// SYN without ACK or RST (RFC 9293 §3.5).
+    initial_syn: bool,
+}
+
+/// The TCP segment of `frame` if it is an Ethernet frame with a TCP segment to `port` on one of
+/// `local_addresses`, over IPv4 or IPv6. Anything else — malformed, fragmented, behind IPv6
+/// extension headers (RFC 8200 §4) — is not.
+fn http_segment(frame: &[u8], port: u16, local_addresses: &[IpAddress]) -> Option<HttpSegment> {
+    let location = locate_tcp(frame)?;
+    let tcp = TcpPacket::new_checked(frame.get(location.start..location.end)?).ok()?;
+    if tcp.dst_port() != port || !local_addresses.contains(&location.destination) {
+        return None;
+    }
+    Some(HttpSegment {
+        local: IpEndpoint::new(location.destination, port),
+        remote: IpEndpoint::new(location.source, tcp.src_port()),
+        initial_syn: tcp.syn() && !tcp.ack() && !tcp.rst(),
+    })
+}
+
 /// Whether `frame` is an Ethernet frame with an initial SYN (SYN without ACK or RST, RFC 9293
-/// §3.5) to `port` on one of `local_addresses`, over IPv4 or IPv6. Anything else — malformed,
-/// fragmented, behind IPv6 extension headers (RFC 8200 §4) — is not, and passes the gate.
-///
-/// A SYN that belongs to an existing connection's 4-tuple (a client retransmitting its SYN while
-/// our socket is in SYN-RECEIVED) is dropped as well: that socket retransmits its SYN-ACK on its
-/// own timer (RFC 9293 §3.8.1), which completes the handshake, so the duplicate SYN adds nothing
-/// (on a synchronized connection it would only draw a challenge ACK, RFC 5961 §4, which the
-/// client's next retry gets once a socket listens again). Telling these apart would need the
-/// socket set, which smoltcp holds while frames are received.
+/// §3.5) to `port` on one of `local_addresses` (see [`http_segment`]). A retransmitted SYN of a
+/// connection whose socket is in SYN-RECEIVED never gets this far: the router finds its bucket
+/// first.
+#[cfg(test)]
 fn is_initial_syn(frame: &[u8], port: u16, local_addresses: &[IpAddress]) -> bool {
-    let Some(location) = locate_tcp(frame) else {
-        return false;
-    };
-    let Some(Ok(tcp)) = frame
-        .get(location.start..location.end)
-        .map(TcpPacket::new_checked)
-    else {
-        return false;
-    };
-    tcp.syn()
-        && !tcp.ack()
-        && !tcp.rst()
-        && tcp.dst_port() == port
-        && local_addresses.contains(&location.destination)
+    http_segment(frame, port, local_addresses).is_some_and(|segment| segment.initial_syn)
 }
 
 #[cfg(test)]

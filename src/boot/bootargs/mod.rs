@@ -27,7 +27,7 @@
 //! | `ip6` | `ADDRESS/prefix` or `none` (a static IPv6 address) | none |
 //! | `gw6` | IPv6 address or `none` | none |
 //! | `port` | 1–65535 (HTTP) | `80` |
-//! | `max_connections` | 1–4096 | `128` |
+//! | `max_connections` | 1–16384 | `4096` |
 //! | `access_log` | `on` `off` (also `yes`/`no`, `true`/`false`, `1`/`0`; bare = on) | `on` |
 //! | `keepalive_timeout_ms` | 100–3600000 | `75000` |
 //! | `header_timeout_ms` | 100–3600000 | `10000` |
@@ -70,7 +70,7 @@ pub const TIMEOUT_MAX_MS: u64 = 3_600_000;
 /// Highest accepted `ipv4_probe_ms` (RFC 5227's own timing takes at most 9 s).
 pub const IPV4_PROBE_MAX_MS: u64 = 10_000;
 /// Highest accepted `max_connections`.
-pub const MAX_CONNECTIONS_LIMIT: usize = 4096;
+pub const MAX_CONNECTIONS_LIMIT: usize = 16384;
 /// Longest accepted `cache_control` value, in bytes after decoding.
 pub const CACHE_CONTROL_MAX_LEN: usize = 256;
 /// Longest bootargs value echoed in a message; longer ones are cut (with "…").
@@ -528,9 +528,9 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         name: "max_connections",
-        values: "1–4096",
-        default: "128",
-        expectation: "a connection count (1-4096)",
+        values: "1–16384",
+        default: "4096",
+        expectation: "a connection count (1-16384)",
         bare_value: None,
         set: |config, value| {
             config.max_connections = number_in(value, 1, MAX_CONNECTIONS_LIMIT as u64)

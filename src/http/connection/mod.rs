@@ -232,6 +232,33 @@ impl Connection {
         }
     }
 
+    /// Whether no request head has been completed on this connection yet: nothing answered and
+    /// nothing being answered (a client that connected and sent nothing, or part of a head).
+    pub fn awaits_first_request(&self) -> bool {
+        self.requests_answered == 0
+            && self.input_state == InputState::Head
+            && !self.output_pending()
+    }
+
+    /// When the connection last moved bytes (or was accepted), in microseconds.
+    pub fn last_activity_us(&self) -> u64 {
+        self.last_activity_us
+    }
+
+    /// Closes the connection to make room for a new client at the connection limit, as nginx
+    /// reuses connections: only when it is idle between requests
+    /// ([`Connection::is_idle_keep_alive`]) or has not completed its first request head
+    /// ([`Connection::awaits_first_request`]); RFC 9112 §9.6 lets a server close a connection
+    /// at any time, and a client whose request never started has nothing to lose but the
+    /// connection. The disposition becomes [`Disposition::Close`]; returns whether it did.
+    pub fn close_to_make_room(&mut self) -> bool {
+        let reusable = self.is_idle_keep_alive() || self.awaits_first_request();
+        if reusable {
+            self.end_input();
+        }
+        reusable
+    }
+
     /// Takes the access-log records of responses completed since the last call.
     pub fn take_records(&mut self) -> Vec<RequestRecord> {
         core::mem::take(&mut self.finished_records)

@@ -1,0 +1,296 @@
+//! Connected sockets in buckets, so that the work per frame and per poll grows with what happens,
+//! not with how many connections are open.
+//!
+//! smoltcp's `Interface` walks every socket of the `SocketSet` it is given: for each received
+//! frame (`poll_ingress_single` asks each TCP socket whether it accepts the segment), for each
+//! transmit pass (`poll_egress` asks each socket for a segment) and for the next deadline
+//! (`poll_at`). With thousands of connections in one set, every packet of every client would
+//! cost thousands of such checks. The server therefore keeps only the DHCP socket and the
+//! listeners in one small set, and moves each socket a SYN has taken into one of many small sets
+//! (buckets), chosen by a keyed hash of the client's address and port. The frame router
+//! (`syn_gate`) parses each TCP frame anyway; it looks up the frame's 4-tuple in its bucket and
+//! hands smoltcp that bucket's set alone. Each poll round then services and transmits only the
+//! buckets that received a frame, took a new socket, or have a deadline due (smoltcp's
+//! retransmission and ACK timers, the connections' time limits), and the earliest deadline
+//! of all comes from a two-level table instead of a walk over every socket.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use smoltcp::iface::SocketSet;
+use smoltcp::wire::{IpAddress, IpEndpoint};
+
+use super::pump::{SocketRole, SocketSlot};
+#[cfg(doc)]
+use super::server::HttpServer;
+
+/// Average sockets per bucket the bucket count is sized for: a bucket's sockets are all walked
+/// by smoltcp for each frame routed to it, and all serviced when one of them has work.
+const SOCKETS_PER_BUCKET: usize = 4;
+
+/// Most buckets, whatever the connection limit.
+const BUCKET_COUNT_MAX: usize = 4096;
+
+/// Buckets per group of the deadline table: the earliest deadline is found by looking at every
+/// group's minimum, and a group's minimum is found again by looking at its buckets.
+const WAKE_GROUP_BUCKETS: usize = 32;
+
+/// A deadline of "none" in the deadline table.
+const NO_DEADLINE: u64 = u64::MAX;
+
+/// One bucket: a socket set and the slots of its sockets.
+pub(super) struct Bucket {
+    pub(super) sockets: SocketSet<'static>,
+    pub(super) slots: Vec<SocketSlot>,
+    /// Whether the bucket is in [`SocketBuckets::queued`] already.
+    queued: bool,
+}
+
+/// Every socket past LISTEN, in buckets (see the module documentation).
+pub(super) struct SocketBuckets {
+    pub(super) buckets: Vec<Bucket>,
+    /// Buckets to service and transmit in this poll round, each once.
+    queued: Vec<usize>,
+    /// Each bucket's next deadline in microseconds (smoltcp's timers and its connections' time
+    /// limits), [`NO_DEADLINE`] when it has none.
+    bucket_deadline_us: Vec<u64>,
+    /// The earliest deadline of each group of [`WAKE_GROUP_BUCKETS`] buckets.
+    group_deadline_us: Vec<u64>,
+    /// Key of the bucket hash: a client cannot aim its connections at one bucket without it.
+    hash_key: u64,
+    /// Sockets in the buckets with [`SocketRole::Regular`] (counted against the connection limit).
+    pub(super) regular_count: usize,
+    /// Sockets in the buckets with [`SocketRole::Overflow`] (answering `503`).
+    pub(super) overflow_count: usize,
+    /// Regular sockets closed to make room at the connection limit and not yet gone: they no
+    /// longer count against the limit (each is gone within the short close linger).
+    pub(super) reclaimed_count: usize,
+    /// Until when no spare listener is kept at the connection limit, in microseconds: the last
+    /// search for a connection to reclaim found none.
+    pub(super) spare_blocked_until_us: u64,
+    /// Sockets that were taken by a SYN, oldest first, as (bucket, client, when): the
+    /// candidates for [`HttpServer::abort_oldest_handshake`]. Entries of sockets that have
+    /// since completed the handshake or gone are skipped when reached.
+    pub(super) handshakes: VecDeque<(usize, IpEndpoint, u64)>,
+}
+
+impl SocketBuckets {
+    /// Buckets for up to `socket_count` sockets; `hash_key` should differ per boot.
+    pub(super) fn new(socket_count: usize, hash_key: u64) -> SocketBuckets {
+        let bucket_count = (socket_count / SOCKETS_PER_BUCKET)
+            .max(1)
+            .next_power_of_two()
+            .min(BUCKET_COUNT_MAX);
+        let buckets = (0..bucket_count)
+            .map(|_| Bucket {
+                sockets: SocketSet::new(Vec::new()),
+                slots: Vec::new(),
+                queued: false,
+            })
+            .collect();
+        SocketBuckets {
+            buckets,
+            queued: Vec::new(),
+            bucket_deadline_us: alloc::vec![NO_DEADLINE; bucket_count],
+            group_deadline_us: alloc::vec![NO_DEADLINE; bucket_count.div_ceil(WAKE_GROUP_BUCKETS)],
+            // An odd multiplier for the hash; the seed's bits spread over the key.
+            hash_key: hash_mix(hash_key ^ 0x9e37_79b9_7f4a_7c15) | 1,
+            regular_count: 0,
+            overflow_count: 0,
+            reclaimed_count: 0,
+            spare_blocked_until_us: 0,
+            handshakes: VecDeque::new(),
+        }
+    }
+
+    /// The bucket of a connection from `remote`.
+    pub(super) fn bucket_of(&self, remote: IpEndpoint) -> usize {
+        let address_bits = match remote.addr {
+            IpAddress::Ipv4(address) => u64::from(address.to_bits()),
+            IpAddress::Ipv6(address) => {
+                let bits = address.to_bits();
+                // Truncation intended: both halves are folded into the hash.
+                (bits as u64) ^ ((bits >> 64) as u64).rotate_left(17)
+            }
+        };
+        let hash = hash_mix((address_bits ^ self.hash_key).wrapping_mul(self.hash_key))
+            ^ hash_mix(u64::from(remote.port) ^ self.hash_key.rotate_left(32));
+        // The bucket count is a power of two.
+        usize::try_from(hash).unwrap_or(0) & (self.buckets.len() - 1)
+    }
+
+    /// The bucket holding the socket of the connection `local` ← `remote`, if any.
+    pub(super) fn find(&self, local: IpEndpoint, remote: IpEndpoint) -> Option<usize> {
+        let index = self.bucket_of(remote);
+        self.buckets[index]
+            .slots
+            .iter()
+            .any(|slot| slot.peer == Some(remote) && slot.local == Some(local))
+            .then_some(index)
+    }
+
+    /// Puts a socket a SYN has taken at `now_us` into its client's bucket and queues the bucket
+    /// (its SYN-ACK is to be sent). `slot.peer` and `slot.local` must be set.
+    pub(super) fn insert(
+        &mut self,
+        socket: smoltcp::socket::Socket<'static>,
+        mut slot: SocketSlot,
+        now_us: u64,
+    ) {
+        let index = slot.peer.map_or(0, |peer| self.bucket_of(peer));
+        if let Some(peer) = slot.peer {
+            self.handshakes.push_back((index, peer, now_us));
+        }
+        let bucket = &mut self.buckets[index];
+        slot.handle = bucket.sockets.add(socket);
+        match slot.role {
+            SocketRole::Regular => self.regular_count += 1,
+            SocketRole::Overflow => self.overflow_count += 1,
+        }
+        bucket.slots.push(slot);
+        self.queue(index);
+    }
+
+    /// Queues bucket `index` for this poll round (a frame arrived for it, or a socket moved in).
+    pub(super) fn queue(&mut self, index: usize) {
+        let bucket = &mut self.buckets[index];
+        if !bucket.queued {
+            bucket.queued = true;
+            self.queued.push(index);
+        }
+    }
+
+    /// Queues every bucket whose deadline has come at `now_us`.
+    pub(super) fn queue_due(&mut self, now_us: u64) {
+        for group in 0..self.group_deadline_us.len() {
+            if self.group_deadline_us[group] > now_us {
+                continue;
+            }
+            let first = group * WAKE_GROUP_BUCKETS;
+            let end = (first + WAKE_GROUP_BUCKETS).min(self.buckets.len());
+            for index in first..end {
+                if self.bucket_deadline_us[index] <= now_us {
+                    self.queue(index);
+                }
+            }
+        }
+    }
+
+    /// Takes the list of queued buckets (to service them); they are no longer queued.
+    pub(super) fn take_queued(&mut self) -> Vec<usize> {
+        let queued = core::mem::take(&mut self.queued);
+        for &index in &queued {
+            self.buckets[index].queued = false;
+        }
+        queued
+    }
+
+    /// Gives back the (emptied) list from [`Self::take_queued`], keeping its allocation.
+    pub(super) fn return_queue(&mut self, mut list: Vec<usize>) {
+        if self.queued.is_empty() {
+            list.clear();
+            self.queued = list;
+        }
+    }
+
+    /// Sets bucket `index`'s next deadline.
+    pub(super) fn set_deadline(&mut self, index: usize, deadline_us: Option<u64>) {
+        let deadline_us = deadline_us.unwrap_or(NO_DEADLINE);
+        let previous = core::mem::replace(&mut self.bucket_deadline_us[index], deadline_us);
+        if previous == deadline_us {
+            return;
+        }
+        let group = index / WAKE_GROUP_BUCKETS;
+        let first = group * WAKE_GROUP_BUCKETS;
+        let end = (first + WAKE_GROUP_BUCKETS).min(self.buckets.len());
+        let group_deadline = &mut self.group_deadline_us[group];
+        if deadline_us <= *group_deadline {
+            *group_deadline = deadline_us;
+        } else if previous == *group_deadline {
+            // The group's earliest deadline moved later: look at its buckets again.
+            *group_deadline = self.bucket_deadline_us[first..end]
+                .iter()
+                .copied()
+                .min()
+                .unwrap_or(NO_DEADLINE);
+        }
+    }
+
+    /// The earliest deadline of all buckets, in microseconds.
+    pub(super) fn earliest_deadline_us(&self) -> Option<u64> {
+        let earliest = self.group_deadline_us.iter().copied().min()?;
+        (earliest != NO_DEADLINE).then_some(earliest)
+    }
+
+    /// Regular connections counted against the connection limit.
+    pub(super) fn active_regular_count(&self) -> usize {
+        self.regular_count - self.reclaimed_count
+    }
+
+    /// Sockets in all buckets.
+    pub(super) fn socket_count(&self) -> usize {
+        self.regular_count + self.overflow_count
+    }
+}
+
+/// A 64-bit finalizer (the one of MurmurHash3, public domain): every input bit affects every
+/// output bit.
+fn hash_mix(mut value: u64) -> u64 {
+    value ^= value >> 33;
+    value = value.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    value ^= value >> 33;
+    value = value.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    value ^ (value >> 33)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::wire::Ipv4Address;
+
+    #[test]
+    fn deadlines_give_the_earliest_and_queue_the_due_buckets() {
+        let mut buckets = SocketBuckets::new(1000, 7);
+        assert_eq!(buckets.buckets.len(), 256);
+        assert_eq!(buckets.earliest_deadline_us(), None);
+        buckets.set_deadline(3, Some(500));
+        buckets.set_deadline(40, Some(200));
+        buckets.set_deadline(41, Some(900));
+        assert_eq!(buckets.earliest_deadline_us(), Some(200));
+        // Bucket 40's deadline moves later: the group minimum is found again.
+        buckets.set_deadline(40, Some(1000));
+        assert_eq!(buckets.earliest_deadline_us(), Some(500));
+        buckets.set_deadline(3, None);
+        assert_eq!(buckets.earliest_deadline_us(), Some(900));
+        buckets.queue_due(950);
+        assert_eq!(buckets.take_queued(), [41]);
+        buckets.queue_due(2000);
+        buckets.queue(41);
+        assert_eq!(buckets.take_queued(), [40, 41]);
+        assert!(buckets.take_queued().is_empty());
+    }
+
+    #[test]
+    fn clients_spread_over_the_buckets() {
+        let buckets = SocketBuckets::new(4096, 12345);
+        let mut used = alloc::vec![0usize; buckets.buckets.len()];
+        // One client address, 4,096 consecutive ports: as a single load generator connects.
+        for port in 40_000..44_096u16 {
+            let remote = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(10, 0, 2, 2)), port);
+            used[buckets.bucket_of(remote)] += 1;
+        }
+        let fullest = used.iter().copied().max().unwrap_or(0);
+        // 4 per bucket on average; a good hash keeps the fullest bucket small.
+        assert!(fullest <= 16, "fullest bucket holds {fullest}");
+        // Another key puts the same client elsewhere.
+        let other = SocketBuckets::new(4096, 54321);
+        let remote = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(10, 0, 2, 2)), 40_000);
+        let moved = (40_000..40_064u16)
+            .filter(|&port| {
+                let remote = IpEndpoint { port, ..remote };
+                buckets.bucket_of(remote) != other.bucket_of(remote)
+            })
+            .count();
+        assert!(moved > 48, "only {moved} of 64 moved");
+    }
+}
