@@ -4,7 +4,7 @@
 use bareserve::boot::dtb::{
     DeviceTree, DmaRange, DtbBlock, DtbError, GenetDescription, GenetPresence, GicDescription,
     Interrupt, MemoryRange, MmioDevice, PciWindow, PsciMethod, StructureProblem, TimerInterrupts,
-    Trigger, total_size_from_header,
+    Trigger, compacted_copy, total_size_from_header,
 };
 use proptest::prelude::*;
 
@@ -650,4 +650,44 @@ proptest! {
         let length = cut % blob.len();
         prop_assert!(DeviceTree::from_bytes(&blob[..length]).is_err());
     }
+}
+
+/// The kernel copies the device tree out of the middle of RAM before the heap is set up; the
+/// copy keeps only the used bytes (QEMU's `totalsize` says 1 MiB) and reads the same.
+#[test]
+fn a_compacted_copy_reads_like_the_original() {
+    for (name, blob) in [
+        ("virt", VIRT_GICV2),
+        ("virt-pci", VIRT_PCI_BOOTARGS),
+        ("rpi4", RPI4_DEBIAN),
+        ("rpi4-firmware", RPI4_FIRMWARE),
+    ] {
+        let copy = compacted_copy(blob).unwrap_or_else(|| panic!("{name}"));
+        assert!(copy.len() <= blob.len(), "{name}");
+        assert_eq!(total_size_from_header(&copy).unwrap(), copy.len(), "{name}");
+        let (original, copied) = (tree(blob), tree(&copy));
+        assert_eq!(original.memory_regions(), copied.memory_regions(), "{name}");
+        assert_eq!(
+            original.reserved_regions(),
+            copied.reserved_regions(),
+            "{name}"
+        );
+        assert_eq!(original.bootargs(), copied.bootargs(), "{name}");
+        assert_eq!(original.gic(), copied.gic(), "{name}");
+    }
+    // As QEMU passes it: the same tree with `totalsize` 1 MiB, the rest free space.
+    let mut padded = VIRT_GICV2.to_vec();
+    padded.resize(1024 * 1024, 0);
+    padded[4..8].copy_from_slice(&(1024u32 * 1024).to_be_bytes());
+    let copy = compacted_copy(&padded).unwrap();
+    assert_eq!(copy.len(), VIRT_GICV2.len());
+    assert_eq!(
+        tree(&copy).memory_regions(),
+        tree(VIRT_GICV2).memory_regions()
+    );
+    // Headers whose blocks lie outside the blob are refused, not trusted.
+    let mut broken = VIRT_GICV2.to_vec();
+    broken[36..40].copy_from_slice(&u32::MAX.to_be_bytes());
+    assert!(compacted_copy(&broken).is_none());
+    assert!(compacted_copy(&VIRT_GICV2[..20]).is_none());
 }

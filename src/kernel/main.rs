@@ -22,6 +22,7 @@ mod net;
 mod panic;
 mod serve;
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use bareserve::boot::bootargs::{self, Config};
@@ -36,6 +37,10 @@ use crate::drivers::pl011::Pl011;
 
 /// The site, packed from `disk/` (or `$SITE`) by build.rs; part of the image, read-only.
 static SITE_ARCHIVE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/site.tar"));
+
+/// Largest device tree copied into the boot heap (see `kernel_init`); QEMU's are a few KiB,
+/// the Raspberry Pi firmware's about 60 KiB.
+const DEVICE_TREE_COPY_MAX_BYTES: usize = 128 * 1024;
 
 /// The kernel's version, shown in the banner.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -61,6 +66,26 @@ pub unsafe extern "C" fn kernel_init(device_tree_address: usize) -> ! {
             "no valid device tree at {device_tree_address:#x} (x0 at entry)"
         ));
     };
+    // QEMU's direct kernel boot puts the device tree in the middle of RAM (after the initrd
+    // space, which starts at MIN(RAM size / 2, 128 MiB): `arm_setup_direct_kernel_boot` in
+    // QEMU's hw/arm/boot.c), which would leave the heap only the larger half. A copy in the
+    // boot heap frees its place; a tree too large for that stays where it is, out of the heap.
+    // QEMU's says 1 MiB of which a few KiB are used: only the used bytes are copied.
+    let compacted = bareserve::boot::dtb::compacted_copy(device_tree_blob)
+        .filter(|copy| copy.len() <= DEVICE_TREE_COPY_MAX_BYTES);
+    let (device_tree_blob, device_tree_in_place) = match compacted {
+        Some(copy) => {
+            let copy: &'static [u8] = Box::leak(copy.into_boxed_slice());
+            (copy, None)
+        }
+        None => {
+            let start = device_tree_blob.as_ptr() as u64;
+            (
+                device_tree_blob,
+                Some(start..start + device_tree_blob.len() as u64),
+            )
+        }
+    };
     let device_tree = match DeviceTree::from_bytes(device_tree_blob) {
         Ok(tree) => tree,
         Err(error) => early_fail(format_args!(
@@ -72,12 +97,11 @@ pub unsafe extern "C" fn kernel_init(device_tree_address: usize) -> ! {
     let image_end = &raw const __image_end as u64;
     let ram = device_tree.memory_regions();
     let reserved = device_tree.reserved_regions();
-    let device_tree_start = device_tree_blob.as_ptr() as u64;
     let Some(heap) = memory::choose_heap(&HeapConstraints {
         ram: &ram,
         reserved: &reserved,
         image: image_start..image_end,
-        device_tree: device_tree_start..device_tree_start + device_tree_blob.len() as u64,
+        device_tree: device_tree_in_place.unwrap_or(0..0),
         end_limit: board::HEAP_END_LIMIT,
     }) else {
         early_fail(format_args!("no RAM for the heap (memory nodes: {ram:?})"));
@@ -248,8 +272,9 @@ fn device_tree_slice(address: usize) -> Option<&'static [u8]> {
     let header = unsafe { core::slice::from_raw_parts(address as *const u8, HEADER_LEN) };
     let total_bytes = bareserve::boot::dtb::total_size_from_header(header).ok()?;
     // SAFETY: the header is valid and says `total_bytes` of device tree start at `address`; the
-    // firmware or QEMU put it there, and neither the kernel nor its heap writes there
-    // (memory::choose_heap leaves it out).
+    // firmware or QEMU put it there, and nothing writes there while the slice is in use:
+    // `kernel_init` copies it into the boot heap before the main heap exists, or leaves it out
+    // of the main heap (memory::choose_heap) when it is too large to copy.
     Some(unsafe { core::slice::from_raw_parts(address as *const u8, total_bytes) })
 }
 

@@ -45,7 +45,7 @@ pub use devices::{
 };
 pub use interrupts::{Interrupt, Trigger};
 pub use parse::{
-    DtbBlock, DtbError, FDT_MAGIC, HEADER_LEN, MAX_TOTAL_SIZE, StructureProblem,
+    DtbBlock, DtbError, FDT_MAGIC, HEADER_LEN, MAX_TOTAL_SIZE, StructureProblem, compacted_copy,
     total_size_from_header,
 };
 pub use pci::{PciHost, PciInterruptRoute, PciWindow};

@@ -257,6 +257,29 @@ pub fn total_size_from_header(header: &[u8]) -> Result<usize, DtbError> {
     }
 }
 
+/// A copy of the device tree `blob` holding only the bytes its blocks use, with `totalsize`
+/// set to that length (Devicetree Specification v0.4 §5.2: the header's offsets and sizes place
+/// the memory reservation block, the structure block and the strings block; `totalsize` may
+/// include free space after them). QEMU's `virt` device tree says 1 MiB of which a few KiB are
+/// used. `None` if the header is not valid or its blocks lie outside `blob`.
+pub fn compacted_copy(blob: &[u8]) -> Option<Vec<u8>> {
+    let total_size = total_size_from_header(blob).ok()?;
+    let field =
+        |offset: usize| read_u32(blob, offset).and_then(|value| usize::try_from(value).ok());
+    let (struct_offset, strings_offset, reservations_offset) = (field(8)?, field(12)?, field(16)?);
+    let (strings_size, struct_size) = (field(32)?, field(36)?);
+    let used = struct_offset
+        .checked_add(struct_size)?
+        .max(strings_offset.checked_add(strings_size)?);
+    // The reservation block has no size field: it must lie before the blocks that do.
+    if used > total_size || used > blob.len() || reservations_offset >= used {
+        return None;
+    }
+    let mut copy = blob[..used].to_vec();
+    copy[4..8].copy_from_slice(&u32::try_from(used).ok()?.to_be_bytes());
+    Some(copy)
+}
+
 /// Parses the memory reservation block (§5.3): 16-byte (address, size) pairs ending with an
 /// all-zero pair. Zero-sized entries other than the terminator are dropped.
 pub(super) fn parse_reservations(block: &[u8]) -> Result<Vec<MemoryRange>, DtbError> {
