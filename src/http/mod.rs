@@ -11,6 +11,7 @@
 
 use alloc::vec::Vec;
 
+pub mod chunked;
 pub mod connection;
 pub mod date;
 pub mod mime;

@@ -118,9 +118,9 @@ pub struct Request<'a> {
     pub target: Target<'a>,
     /// The body length from `Content-Length`, if the field was present (RFC 9112 §6.3 item 6).
     pub content_length: Option<u64>,
-    /// Whether `Transfer-Encoding: chunked` was present. Always `false` in a request returned by
-    /// [`parse_request`], which answers every `Transfer-Encoding` with an error (see
-    /// [`RequestError::TransferEncodingNotImplemented`]); kept so framing code can stay general.
+    /// Whether the body is in the chunked transfer coding (RFC 9112 §6.3 item 4, §7.1):
+    /// `Transfer-Encoding` was present with `chunked` as its only coding. `content_length` is
+    /// then `None` (a request with both is refused, see [`RequestError::InvalidTransferEncoding`]).
     pub chunked: bool,
     headers: Vec<HeaderField<'a>>,
     connection_close: bool,
@@ -207,13 +207,25 @@ pub enum RequestError {
     InvalidHost,
     /// Invalid `Content-Length`, or several differing values (RFC 9112 §6.3 item 5), `400`.
     InvalidContentLength,
-    /// `Transfer-Encoding` together with `Content-Length` (RFC 9112 §6.3 item 3), or a
-    /// `Transfer-Encoding` whose final coding is not `chunked` (§6.3 item 4: MUST 400 and close).
+    /// A `Transfer-Encoding` the body length cannot be determined from, `400`: together with
+    /// `Content-Length` (RFC 9112 §6.3 item 3; refused rather than overridden, as nginx does, since
+    /// the pair is the classic request smuggling vector, §11.2), in an HTTP/1.0 request (§6.1:
+    /// faulty framing), with `chunked` not the final coding (§6.3 item 4), with `chunked` applied
+    /// twice (§6.1: a sender MUST NOT), with parameters on `chunked` (it defines none), or with a
+    /// coding that is not a token.
     InvalidTransferEncoding,
-    /// Any other `Transfer-Encoding`: this server reads no request bodies in chunked or other
-    /// codings, so it answers `501` as RFC 9112 §6.1 allows for codings it does not implement.
+    /// A transfer coding other than `chunked` before the final `chunked` (`gzip, chunked`), `501`:
+    /// RFC 9112 §6.1 says a server SHOULD answer 501 to a coding it does not understand, and this
+    /// server decodes only `chunked` (nginx answers 501 too).
     TransferEncodingNotImplemented,
-    /// `Content-Length` above [`Limits::discard_body_max_bytes`], `413` (RFC 9110 §15.5.14).
+    /// The chunked body is malformed (RFC 9112 §7.1), `400`; found while reading the body, after
+    /// the head was accepted.
+    MalformedChunkedBody,
+    /// A chunked trailer section larger than [`crate::http::chunked::TRAILER_SECTION_MAX_BYTES`],
+    /// `431` (RFC 6585 §5: the fields are too large).
+    TrailerSectionTooLarge,
+    /// `Content-Length`, or the sum of the chunk sizes of a chunked body, above
+    /// [`Limits::discard_body_max_bytes`], `413` (RFC 9110 §15.5.14).
     ContentTooLarge,
 }
 
@@ -229,10 +241,11 @@ impl RequestError {
             | RequestError::MalformedHeader
             | RequestError::InvalidHost
             | RequestError::InvalidContentLength
-            | RequestError::InvalidTransferEncoding => 400,
+            | RequestError::InvalidTransferEncoding
+            | RequestError::MalformedChunkedBody => 400,
             RequestError::ContentTooLarge => 413,
             RequestError::RequestLineTooLong => 414,
-            RequestError::HeaderSectionTooLarge => 431,
+            RequestError::HeaderSectionTooLarge | RequestError::TrailerSectionTooLarge => 431,
             RequestError::MethodNotImplemented | RequestError::TransferEncodingNotImplemented => {
                 501
             }
@@ -364,7 +377,7 @@ fn parse_request_inner<'a>(buffer: &'a [u8], limits: &Limits) -> ParseResult<'a>
     let target = parse_target(method, target_bytes)?;
     check_host(version, &headers)?;
     let content_length = parse_content_length(&headers)?;
-    check_transfer_encoding(&headers, content_length.is_some())?;
+    let chunked = check_transfer_encoding(&headers, version, content_length.is_some())?;
     if content_length.is_some_and(|length| length > limits.discard_body_max_bytes as u64) {
         return Err(RequestError::ContentTooLarge);
     }
@@ -391,7 +404,7 @@ fn parse_request_inner<'a>(buffer: &'a [u8], limits: &Limits) -> ParseResult<'a>
         version,
         target,
         content_length,
-        chunked: false,
+        chunked,
         headers,
         connection_close,
         connection_keep_alive,
@@ -499,7 +512,8 @@ fn strip_prefix_ignore_case<'t>(text: &'t str, prefix: &str) -> Option<&'t str> 
     }
 }
 
-fn hex_value(byte: u8) -> Option<u8> {
+/// The value of a hex digit (RFC 5234 `HEXDIG`, either case).
+pub(crate) fn hex_value(byte: u8) -> Option<u8> {
     match byte {
         b'0'..=b'9' => Some(byte - b'0'),
         b'a'..=b'f' => Some(byte - b'a' + 10),
@@ -648,40 +662,65 @@ pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
     })
 }
 
-/// RFC 9112 §6.1 and §6.3: this server does not read request bodies in any transfer coding.
+/// RFC 9112 §6.1 and §6.3: whether the body is chunked. The only transfer coding this server
+/// decodes is `chunked`, alone; every other `Transfer-Encoding` is refused (see
+/// [`RequestError::InvalidTransferEncoding`] and [`RequestError::TransferEncodingNotImplemented`]
+/// for which gets `400` and which `501`).
 fn check_transfer_encoding(
     headers: &[HeaderField<'_>],
+    version: Version,
     has_content_length: bool,
-) -> Result<(), RequestError> {
-    let mut last_coding: Option<&[u8]> = None;
-    let mut present = false;
-    for field in headers
+) -> Result<bool, RequestError> {
+    let mut fields = headers
         .iter()
         .filter(|field| field.name.eq_ignore_ascii_case("transfer-encoding"))
-    {
-        present = true;
-        for coding in list_elements(field.value) {
-            // A coding may carry parameters (`;` …); only its name matters here.
-            let name = coding
-                .split(|&byte| byte == b';')
-                .next()
-                .map(trim_whitespace);
-            last_coding = name;
-        }
-    }
-    if !present {
-        return Ok(());
+        .peekable();
+    if fields.peek().is_none() {
+        return Ok(false);
     }
     if has_content_length {
-        // RFC 9112 §6.3 item 3: Transfer-Encoding with Content-Length "ought to be handled as an
-        // error"; it is the classic request smuggling vector, so reject and close.
+        // RFC 9112 §6.3 item 3: Transfer-Encoding overrides Content-Length, but the pair "ought
+        // to be handled as an error"; it is the classic request smuggling vector (§11.2), so
+        // refuse and close, as nginx does.
         return Err(RequestError::InvalidTransferEncoding);
     }
-    match last_coding {
-        // RFC 9112 §6.3 item 4: in a request, chunked must be the final coding, else 400 + close.
-        Some(coding) if coding.eq_ignore_ascii_case(b"chunked") => {
-            Err(RequestError::TransferEncodingNotImplemented)
-        }
-        _ => Err(RequestError::InvalidTransferEncoding),
+    if version == Version::Http10 {
+        // RFC 9112 §6.1: an HTTP/1.0 recipient cannot know the coding, so a server MUST treat a
+        // Transfer-Encoding in an HTTP/1.0 message as faulty framing and close.
+        return Err(RequestError::InvalidTransferEncoding);
     }
+    // The codings in order, over every field line (RFC 9110 §5.3: one combined list).
+    let mut codings = fields
+        .flat_map(|field| list_elements(field.value))
+        .peekable();
+    let mut unknown_coding = false;
+    let mut final_is_chunked = false;
+    while let Some(coding) = codings.next() {
+        // RFC 9112 §7: transfer-coding = token *( OWS ";" OWS transfer-parameter ).
+        let mut parts = coding.split(|&byte| byte == b';');
+        let name = parts.next().map(trim_whitespace).unwrap_or_default();
+        let has_parameters = parts.next().is_some();
+        if name.is_empty() || !name.iter().all(|&byte| is_token_byte(byte)) {
+            return Err(RequestError::InvalidTransferEncoding);
+        }
+        let is_chunked = name.eq_ignore_ascii_case(b"chunked");
+        if codings.peek().is_some() {
+            if is_chunked {
+                // RFC 9112 §6.1: chunked MUST NOT be applied more than once, and §6.3 item 4:
+                // chunked not final means the length cannot be determined.
+                return Err(RequestError::InvalidTransferEncoding);
+            }
+            unknown_coding = true;
+        } else if is_chunked && !has_parameters {
+            final_is_chunked = true;
+        }
+    }
+    if !final_is_chunked {
+        // RFC 9112 §6.3 item 4: chunked not the final coding (or no coding at all): 400 and close.
+        return Err(RequestError::InvalidTransferEncoding);
+    }
+    if unknown_coding {
+        return Err(RequestError::TransferEncodingNotImplemented);
+    }
+    Ok(true)
 }

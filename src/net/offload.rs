@@ -442,7 +442,16 @@ mod tests {
         let last = bad_checksum.len() - 1;
         bad_checksum[last] ^= 0xff;
         let already_larger = frame(&tcp_repr(TcpControl::Syn, Some(65000), &[]), false, true);
+        // Found by the `frames` fuzz target: an IP version field that does not match the
+        // EtherType (here 12 in an IPv4 frame, 4 in an IPv6 one) is not that protocol's packet.
+        let mut wrong_ipv4_version =
+            frame(&tcp_repr(TcpControl::Syn, Some(1460), &[]), false, true);
+        wrong_ipv4_version[ETHERNET_HEADER_BYTES] = 0xc5;
+        let mut wrong_ipv6_version = frame(&tcp_repr(TcpControl::Syn, Some(1440), &[]), true, true);
+        wrong_ipv6_version[ETHERNET_HEADER_BYTES] = 0x40;
         for original in [
+            wrong_ipv4_version,
+            wrong_ipv6_version,
             below_a_full_segment,
             v6_below,
             no_option,

@@ -30,6 +30,12 @@ pub(crate) fn locate_tcp(frame: &[u8]) -> Option<TcpInFrame> {
     match ethernet.ethertype() {
         EthernetProtocol::Ipv4 => {
             let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
+            // RFC 791 §3.1: the version field must say 4. smoltcp's length check does not look
+            // at it (its IP layer drops such a packet later), so an edit here would touch a
+            // packet that is not IPv4 at all; the `frames` fuzz target found this.
+            if ip.version() != 4 {
+                return None;
+            }
             // Only a whole datagram holds a whole TCP header (smoltcp sends none fragmented).
             if ip.next_header() != IpProtocol::Tcp || ip.more_frags() || ip.frag_offset() != 0 {
                 return None;
@@ -44,6 +50,10 @@ pub(crate) fn locate_tcp(frame: &[u8]) -> Option<TcpInFrame> {
         }
         EthernetProtocol::Ipv6 => {
             let ip = Ipv6Packet::new_checked(ethernet.payload()).ok()?;
+            // RFC 8200 §3: the version field must say 6 (as for IPv4 above).
+            if ip.version() != 6 {
+                return None;
+            }
             if ip.next_header() != IpProtocol::Tcp {
                 return None;
             }

@@ -1,5 +1,6 @@
 //! The receiving side of a connection: the input buffer, parsing request heads, discarding
-//! request bodies, and the end of input (the client's FIN, or a final response queued).
+//! request bodies (`Content-Length` or chunked), and the end of input (the client's FIN, or a
+//! final response queued).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -7,6 +8,7 @@ use core::fmt::Write as _;
 
 use super::status::{Status, status_response};
 use super::{Connection, InputState, MAX_QUEUED_RESPONSES, ResponseContext};
+use crate::http::chunked::{ChunkedDecoder, ChunkedError, ChunkedProgress};
 use crate::http::request::is_token_byte;
 use crate::http::{
     Limits, Method, ParseOutcome, Request, RequestError, Target, error_response, parse_request,
@@ -50,6 +52,23 @@ impl Connection {
             }
             if rest.is_empty() {
                 return consumed;
+            }
+            if let InputState::ChunkedBody(mut decoder) = self.input_state {
+                // `process_buffered` emptied `input` first; decode straight from the offer.
+                match decoder.decode(rest) {
+                    ChunkedProgress::NeedMore => {
+                        self.input_state = InputState::ChunkedBody(decoder);
+                        consumed += rest.len();
+                    }
+                    ChunkedProgress::Complete { consumed_bytes } => {
+                        consumed += consumed_bytes;
+                        self.finish_chunked_body(now_us);
+                    }
+                    ChunkedProgress::Error(error) => {
+                        self.refuse_chunked_body(error, now_us, context);
+                    }
+                }
+                continue;
             }
             if let InputState::DiscardingBody { remaining_bytes } = self.input_state {
                 // `process_buffered` emptied `input` first; discard straight from the offer.
@@ -96,12 +115,44 @@ impl Connection {
         }
     }
 
-    /// No more requests will be read.
+    /// No more requests will be read. A held response is dropped: its request's chunked body
+    /// never ended, so the request is as incomplete as a partial head.
     pub(super) fn end_input(&mut self) {
         self.input_state = InputState::Ended;
         self.input.clear();
         self.partial_head = None;
         self.request_started_us = None;
+        self.held_response = None;
+    }
+
+    /// The chunked body ended well: its held response is queued and the next request head is
+    /// read.
+    fn finish_chunked_body(&mut self, now_us: u64) {
+        self.input_state = InputState::Head;
+        if let Some((response, description)) = self.held_response.take() {
+            self.queue(response, description, now_us);
+        }
+        self.request_started_us = (!self.input.is_empty()).then_some(now_us);
+    }
+
+    /// The chunked body is invalid: its held response is dropped and the error answered instead,
+    /// the last response on the connection (RFC 9112 §11.2: where the body ends is unknown, so
+    /// nothing after it can be framed).
+    fn refuse_chunked_body(
+        &mut self,
+        error: ChunkedError,
+        now_us: u64,
+        context: &ResponseContext<'_>,
+    ) {
+        let error = match error {
+            ChunkedError::Malformed => RequestError::MalformedChunkedBody,
+            ChunkedError::BodyTooLarge => RequestError::ContentTooLarge,
+            ChunkedError::TrailerSectionTooLarge => RequestError::TrailerSectionTooLarge,
+        };
+        let response = error_response(&error, context.site, context.now_unix_s, context.settings);
+        let mut description = String::new();
+        let _ = write!(description, "({error:?})");
+        self.queue_final(response, description, now_us);
     }
 
     /// Parses and answers what the input buffer holds, as far as the queue allows.
@@ -130,6 +181,29 @@ impl Connection {
                     }
                     self.input_state = InputState::Head;
                     self.request_started_us = (!self.input.is_empty()).then_some(now_us);
+                }
+                InputState::ChunkedBody(mut decoder) => {
+                    match decoder.decode(&self.input) {
+                        ChunkedProgress::NeedMore => {
+                            self.input.clear();
+                            self.partial_head = None;
+                            self.input_state = InputState::ChunkedBody(decoder);
+                            if self.peer_closed {
+                                // The rest of the body will never come.
+                                self.end_input();
+                            }
+                            return;
+                        }
+                        ChunkedProgress::Complete { consumed_bytes } => {
+                            self.input.drain(..consumed_bytes.min(self.input.len()));
+                            self.partial_head = None;
+                            self.finish_chunked_body(now_us);
+                        }
+                        ChunkedProgress::Error(error) => {
+                            self.refuse_chunked_body(error, now_us, context);
+                            return;
+                        }
+                    }
                 }
                 InputState::Head => {
                     if self.input.is_empty() {
@@ -208,6 +282,7 @@ impl Connection {
                 };
                 // The parser has already refused bodies above `discard_body_max_bytes` (413).
                 let body_bytes = request.content_length.unwrap_or(0);
+                let chunked = request.chunked;
                 let response = if self.refusing {
                     status_response(
                         Status::ServiceUnavailable,
@@ -223,22 +298,39 @@ impl Connection {
                 // skip the content altogether — and then its next request would be read as body.
                 // Send the interim response first (as nginx does when it discards a body), unless
                 // the content has begun to arrive (the RFC lets the server omit it then) or the
-                // connection closes after this response (nothing more is read).
+                // connection closes after this response (nothing more is read). A chunked body
+                // always has content (at least its last chunk).
                 let content_started = self.input.len() > head_len;
-                let send_continue =
-                    !close && body_bytes > 0 && !content_started && request.expects_continue();
+                let send_continue = !close
+                    && (body_bytes > 0 || chunked)
+                    && !content_started
+                    && request.expects_continue();
                 drop(request);
                 let mut response = response;
+                self.input.drain(..head_len.min(self.input.len()));
+                self.partial_head = None;
+                if close {
+                    // The body is not read: nothing after this response is.
+                    self.queue_final(response, description, now_us);
+                    return false;
+                }
+                if chunked {
+                    // RFC 9112 §6.3 item 4: the body is framed by the chunked coding; read past
+                    // it, and answer once it has ended (see the module documentation).
+                    if send_continue {
+                        self.queue_interim(CONTINUE_INTERIM_RESPONSE, now_us);
+                    }
+                    self.held_response = Some((response, description));
+                    self.input_state = InputState::ChunkedBody(ChunkedDecoder::new(
+                        self.limits.discard_body_max_bytes as u64,
+                    ));
+                    self.request_started_us = Some(now_us);
+                    return true;
+                }
                 if send_continue {
                     response
                         .head
                         .splice(0..0, CONTINUE_INTERIM_RESPONSE.iter().copied());
-                }
-                self.input.drain(..head_len.min(self.input.len()));
-                self.partial_head = None;
-                if close {
-                    self.queue_final(response, description, now_us);
-                    return false;
                 }
                 self.queue(response, description, now_us);
                 if body_bytes > 0 {

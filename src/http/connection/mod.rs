@@ -18,8 +18,14 @@
 //! - **Request bodies**: a body announced by `Content-Length` (RFC 9112 §6.2) up to
 //!   [`Limits::discard_body_max_bytes`] is read and discarded, so the next request on the
 //!   connection is framed correctly; a larger one gets `413 Content Too Large` and the connection
-//!   is closed (RFC 9110 §15.5.14). A client that sent `Expect: 100-continue` gets `100 Continue`
-//!   ahead of the final response, so it sends the body it announced (RFC 9110 §10.1.1).
+//!   is closed (RFC 9110 §15.5.14). A chunked body (RFC 9112 §7.1) is decoded as it arrives by a
+//!   [`ChunkedDecoder`] (nothing of it is stored) and discarded the same way, with the same limit
+//!   on the sum of its chunk sizes; its response is held until the body has ended, because only
+//!   then is it known whether the framing was valid: a malformed body is answered `400` alone
+//!   (`413` over the limit, `431` for too large a trailer section) and the connection closes
+//!   (RFC 9112 §11.2: its end cannot be found, so nothing after it can be trusted). A client that
+//!   sent `Expect: 100-continue` gets `100 Continue` ahead of the final response, so it sends the
+//!   body it announced (RFC 9110 §10.1.1).
 //! - **Persistence** (RFC 9112 §9.3, §9.6): a response marked `close_after` is the last one; the
 //!   connection stops reading, sends it, then reports [`Disposition::Close`].
 //! - **Time limits** ([`ConnectionTimeouts`], the nginx `client_header_timeout`,
@@ -39,7 +45,8 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::{Limits, ResponseSettings};
+use super::chunked::ChunkedDecoder;
+use super::{Limits, Response, ResponseSettings};
 use crate::site::Site;
 
 mod input;
@@ -50,7 +57,9 @@ mod timers;
 use output::Outgoing;
 pub use timers::{ConnectionTimeouts, TimeoutEvent};
 
-/// Most responses queued on one connection before it stops reading further requests.
+/// Most responses queued on one connection before it stops reading further requests. An interim
+/// `100 Continue` sent while a chunked body is read (its final response waits for the body's end)
+/// is not counted, so the queue may hold one entry more.
 ///
 /// A pipelining client gets flow control instead of unbounded memory use: responses to static
 /// files are cheap (a head and a slice), but a client could otherwise queue thousands of them.
@@ -103,6 +112,9 @@ enum InputState {
     Head,
     /// Reading and discarding this many more bytes of a request body.
     DiscardingBody { remaining_bytes: u64 },
+    /// Decoding and discarding a chunked request body; its response waits in
+    /// [`Connection::held_response`].
+    ChunkedBody(ChunkedDecoder),
     /// No more requests will be read: the last response is queued, or the client closed its
     /// half of the connection. Further input is discarded.
     Ended,
@@ -120,6 +132,9 @@ pub struct Connection {
     input_state: InputState,
     /// Responses in request order; the front one is being sent.
     outgoing: VecDeque<Outgoing>,
+    /// The response to a request whose chunked body is being read, with its access-log
+    /// description: queued once the body has ended, dropped if the body turns out malformed.
+    held_response: Option<(Response, String)>,
     /// Start of the current request-head (or body) clock; `None` while idle, ended or blocked.
     request_started_us: Option<u64>,
     /// Parsing is paused because [`MAX_QUEUED_RESPONSES`] responses wait; the request clock is
@@ -174,6 +189,7 @@ impl Connection {
             input_capacity,
             input_state: InputState::Head,
             outgoing: VecDeque::new(),
+            held_response: None,
             request_started_us: Some(now_us),
             blocked_on_output: false,
             last_activity_us: now_us,
@@ -272,6 +288,23 @@ impl Connection {
     /// Bytes handed to the transport so far.
     pub fn bytes_transmitted(&self) -> u64 {
         self.bytes_transmitted
+    }
+
+    /// Bytes waiting in the input buffer (unparsed request bytes); at most
+    /// [`Connection::input_capacity_bytes`].
+    pub fn buffered_input_bytes(&self) -> usize {
+        self.input.len()
+    }
+
+    /// The bound on the input buffer: the largest request head the limits allow.
+    pub fn input_capacity_bytes(&self) -> usize {
+        self.input_capacity
+    }
+
+    /// Responses waiting to be sent (the one being sent included); at most
+    /// [`MAX_QUEUED_RESPONSES`], plus one interim `100 Continue`.
+    pub fn queued_responses(&self) -> usize {
+        self.outgoing.len()
     }
 
     /// Between requests on a persistent connection, with nothing to send.

@@ -157,14 +157,35 @@ impl Connection {
         }
     }
 
-    /// Queues a response after which nothing more is read.
+    /// Queues a response after which nothing more is read (a held response, whose request's
+    /// body did not end, is dropped).
     pub(super) fn queue_final(&mut self, mut response: Response, description: String, now_us: u64) {
         response.close_after = true;
         self.input_state = InputState::Ended;
         self.input.clear();
         self.partial_head = None;
         self.request_started_us = None;
+        self.held_response = None;
         self.queue(response, description, now_us);
+    }
+
+    /// Queues an interim response (`100 Continue`, RFC 9110 §15.2): it answers no request by
+    /// itself, so it is neither counted nor logged.
+    pub(super) fn queue_interim(&mut self, head: &[u8], now_us: u64) {
+        if !self.output_pending() {
+            self.restart_send_stall_clock(now_us);
+        }
+        self.outgoing.push_back(Outgoing {
+            response: Response {
+                status: 100,
+                head: head.to_vec(),
+                body: Body::Empty,
+                close_after: false,
+            },
+            piece_index: 0,
+            piece_offset: 0,
+            record: None,
+        });
     }
 
     /// Queues a response in request order.

@@ -537,3 +537,163 @@ fn a_partial_head_is_parsed_again_only_when_new_bytes_can_change_the_verdict() {
     let long = alloc::format!("GET /{}", "a".repeat(limits.request_line_max_bytes));
     assert!(could(&long.as_bytes()[..100], long.as_bytes()));
 }
+
+const CHUNKED_POST: &[u8] =
+    b"POST /hello.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+      5;ext=1\r\nhello\r\n3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n";
+
+/// RFC 9112 §7.1: a chunked body is decoded and discarded like a Content-Length one: POST gets
+/// the 405 it gets with Content-Length, GET its file, the connection stays open, and a request
+/// pipelined after the body is answered — in every split of the bytes.
+#[test]
+fn chunked_body_is_discarded_and_the_pipelined_request_answered_in_every_split() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let chunked_get = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+                        2\r\nhi\r\n0\r\n\r\n";
+    for (first, expected) in [(CHUNKED_POST, [405, 200]), (&chunked_get[..], [200, 200])] {
+        let mut bytes = first.to_vec();
+        bytes.extend_from_slice(&get("/hello.txt"));
+        for cut in 0..=bytes.len() {
+            let mut connection = new_connection(0);
+            assert_eq!(connection.receive(&bytes[..cut], 1, &context), cut);
+            assert_eq!(
+                connection.receive(&bytes[cut..], 2, &context),
+                bytes.len() - cut
+            );
+            let output = drain(&mut connection, 4096, 3);
+            assert_eq!(statuses(&output), expected, "cut at {cut}");
+            assert_eq!(connection.disposition(), Disposition::Open);
+            assert_eq!(connection.buffered_input_bytes(), 0);
+        }
+        // Byte by byte.
+        let mut connection = new_connection(0);
+        for byte in &bytes {
+            assert_eq!(
+                connection.receive(core::slice::from_ref(byte), 1, &context),
+                1
+            );
+        }
+        assert_eq!(statuses(&drain(&mut connection, 4096, 2)), expected);
+        assert_eq!(connection.disposition(), Disposition::Open);
+    }
+}
+
+/// The response to a request with a chunked body waits for the body's end: only then is it
+/// known whether the framing was valid.
+#[test]
+fn a_chunked_request_is_answered_once_its_body_has_ended() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let mut connection = new_connection(0);
+    let split = CHUNKED_POST.len() - 5;
+    connection.receive(&CHUNKED_POST[..split], 1, &context);
+    assert!(!connection.has_output());
+    connection.receive(&CHUNKED_POST[split..], 2, &context);
+    assert_eq!(statuses(&drain(&mut connection, 4096, 3)), [405]);
+    assert_eq!(connection.disposition(), Disposition::Open);
+}
+
+/// RFC 9112 §7.1, §11.2: malformed chunked framing is answered 400 alone (not the response the
+/// head would have had) and the connection closes; a request pipelined after it is not
+/// answered. Over the body limit it is 413, a trailer section too large 431, the same way.
+#[test]
+fn malformed_chunked_body_gets_400_and_nothing_after_it() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let head = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let large = alloc::format!("{:x}\r\n", Limits::default().discard_body_max_bytes + 1);
+    let trailer = alloc::format!("0\r\n{}\r\n", "X-Filler: aaaaaaaa\r\n".repeat(500));
+    let cases: [(&[u8], u16); 7] = [
+        (b"5\r\nhelloX\r\n0\r\n\r\n", 400),
+        (b"5\nhello\r\n0\r\n\r\n", 400),
+        (b"z\r\n", 400),
+        (b"00000000000000000\r\n", 400),
+        (b"0\r\nBad Trailer\r\n\r\n", 400),
+        (large.as_bytes(), 413),
+        (trailer.as_bytes(), 431),
+    ];
+    for (body, expected) in cases {
+        let mut bytes = head.to_vec();
+        bytes.extend_from_slice(body);
+        bytes.extend_from_slice(&get("/hello.txt"));
+        for cut in [head.len(), head.len() + 1, bytes.len()] {
+            let mut connection = new_connection(0);
+            connection.receive(&bytes[..cut], 1, &context);
+            // Whatever comes after the error is swallowed, and not answered.
+            assert_eq!(
+                connection.receive(&bytes[cut..], 2, &context),
+                bytes.len() - cut
+            );
+            let output = drain(&mut connection, 4096, 3);
+            let label = String::from_utf8_lossy(body);
+            assert_eq!(statuses(&output), [expected], "{label} cut at {cut}");
+            assert!(
+                String::from_utf8_lossy(&output).contains("Connection: close\r\n"),
+                "{label}"
+            );
+            assert_eq!(connection.disposition(), Disposition::Close, "{label}");
+            connection.receive(&get("/hello.txt"), 4, &context);
+            assert!(drain(&mut connection, 4096, 5).is_empty());
+        }
+    }
+}
+
+/// A client that expects 100-continue gets the interim response at once, and the final one
+/// after the body (RFC 9110 §10.1.1).
+#[test]
+fn expect_100_continue_with_a_chunked_body() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let head = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\
+                 Expect: 100-continue\r\n\r\n";
+    let mut connection = new_connection(0);
+    connection.receive(head, 1, &context);
+    assert_eq!(
+        drain(&mut connection, 4096, 2),
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+    );
+    assert_eq!(connection.requests_answered(), 0);
+    connection.receive(b"3\r\nabc\r\n0\r\n\r\n", 3, &context);
+    assert_eq!(statuses(&drain(&mut connection, 4096, 4)), [405]);
+    assert_eq!(connection.requests_answered(), 1);
+    assert_eq!(connection.disposition(), Disposition::Open);
+}
+
+/// A chunked body that stops is a request that never completed: the client's FIN drops it and
+/// the connection closes unanswered; a body that trickles too long gets 408, as a head does.
+#[test]
+fn an_unfinished_chunked_body_is_dropped_on_fin_and_timed_out() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let partial = &CHUNKED_POST[..CHUNKED_POST.len() - 10];
+    let mut connection = new_connection(0);
+    connection.receive(partial, 1, &context);
+    connection.receive_closed();
+    assert!(drain(&mut connection, 4096, 2).is_empty());
+    assert_eq!(connection.disposition(), Disposition::Close);
+
+    let mut connection = new_connection(0);
+    connection.receive(partial, 1_000, &context);
+    assert_eq!(connection.next_deadline_us(), Some(10_001_000));
+    assert_eq!(
+        connection.poll_timers(10_001_000, &context),
+        Some(TimeoutEvent::RequestHead)
+    );
+    assert_eq!(statuses(&drain(&mut connection, 4096, 10_001_000)), [408]);
+    assert_eq!(connection.disposition(), Disposition::Close);
+}
+
+/// A response that closes the connection is sent without reading the chunked body, as with a
+/// Content-Length body: nothing after it is read.
+#[test]
+fn a_closing_response_does_not_wait_for_the_chunked_body() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let head = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\
+                 Connection: close\r\n\r\n5\r\nhel";
+    let mut connection = new_connection(0);
+    assert_eq!(connection.receive(head, 1, &context), head.len());
+    assert_eq!(statuses(&drain(&mut connection, 4096, 2)), [200]);
+    assert_eq!(connection.disposition(), Disposition::Close);
+}

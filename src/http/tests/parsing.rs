@@ -273,10 +273,20 @@ fn invalid_requests_are_rejected_with_the_right_error() {
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", InvalidTransferEncoding),
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", InvalidTransferEncoding),
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", InvalidTransferEncoding),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", TransferEncodingNotImplemented),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n", TransferEncodingNotImplemented),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", InvalidTransferEncoding),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", InvalidTransferEncoding),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n", InvalidTransferEncoding),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", InvalidTransferEncoding),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \"chunked\"\r\n\r\n", InvalidTransferEncoding),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: g@zip, chunked\r\n\r\n", InvalidTransferEncoding),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ;x, chunked\r\n\r\n", InvalidTransferEncoding),
+        // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing.
+        (b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", InvalidTransferEncoding),
+        (b"GET / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", InvalidTransferEncoding),
+        // RFC 9112 §6.1: a coding we do not decode before the final chunked is 501.
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", TransferEncodingNotImplemented),
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", TransferEncodingNotImplemented),
-        (b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", TransferEncodingNotImplemented),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: x;q=1, chunked\r\n\r\n", TransferEncodingNotImplemented),
     ];
     for (raw, expected) in cases {
         assert_eq!(
@@ -321,6 +331,30 @@ fn accepted_framing_variants() {
     }
 }
 
+/// RFC 9112 §6.3 item 4: `chunked` as the only coding (any case, one list or one line) frames
+/// the body; the head ends before it.
+#[test]
+fn chunked_framing_is_accepted() {
+    let cases: &[&[u8]] = &[
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , Chunked ,\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ];
+    for raw in cases {
+        let mut with_body = raw.to_vec();
+        with_body.extend_from_slice(b"0\r\n\r\n");
+        match parse(&with_body) {
+            ParseOutcome::Complete { request, head_len } => {
+                assert!(request.chunked, "{:?}", String::from_utf8_lossy(raw));
+                assert_eq!(request.content_length, None);
+                assert_eq!(head_len, raw.len());
+            }
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(raw)),
+        }
+    }
+}
+
 #[test]
 fn status_of_every_error() {
     use RequestError::*;
@@ -339,6 +373,8 @@ fn status_of_every_error() {
         (InvalidContentLength, 400),
         (InvalidTransferEncoding, 400),
         (TransferEncodingNotImplemented, 501),
+        (MalformedChunkedBody, 400),
+        (TrailerSectionTooLarge, 431),
         (ContentTooLarge, 413),
     ];
     for (error, status) in cases {

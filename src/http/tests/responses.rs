@@ -295,12 +295,28 @@ fn methods() {
             Some("close"),
             builtin_page(400),
         ),
+        // A chunked body frames like a Content-Length one: POST is 405 and the connection
+        // stays open (the connection layer reads the body past).
         (
             b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 405 Method Not Allowed",
+            with(html_error(405), &["Allow: GET, HEAD, OPTIONS"]),
+            None,
+            builtin_page(405),
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
             "HTTP/1.1 501 Not Implemented",
             html_error(501),
             Some("close"),
             builtin_page(501),
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            "HTTP/1.1 400 Bad Request",
+            html_error(400),
+            Some("close"),
+            builtin_page(400),
         ),
     ];
     check_cases(&test_site(), cases);
