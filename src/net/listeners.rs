@@ -83,7 +83,7 @@ impl HttpServer {
         if send_buffer_bytes.is_none() {
             // Memory is short: half-open sockets (a SYN flood's) go first; their memory is free
             // once the next transmit pass has sent their RST.
-            self.abort_oldest_handshake(now_us, HANDSHAKE_ABORT_FOR_MEMORY_AGE_US);
+            self.abort_oldest_handshake(now_us, HANDSHAKE_ABORT_FOR_MEMORY_AGE_US, 0);
         }
         let capacity = match send_buffer_bytes {
             Some(_) => self.config.max_connections.saturating_sub(regular_in_use),
@@ -190,6 +190,8 @@ impl HttpServer {
             peer: None,
             local: None,
             reclaimed: false,
+            due: true,
+            deadline_us: u64::MAX,
         });
         true
     }

@@ -119,6 +119,13 @@ pub(super) struct SocketSlot {
     pub(super) local: Option<IpEndpoint>,
     /// An idle connection closed to make room at the connection limit (short close linger).
     pub(super) reclaimed: bool,
+    /// To be serviced at its bucket's next service whatever its deadline: a frame arrived for
+    /// it, it just moved into its bucket, or the server changed it (reclaimed, aborted).
+    pub(super) due: bool,
+    /// When it next needs attention without a frame ([`slot_deadline_us`] at its last service),
+    /// in microseconds; `u64::MAX` for never. A bucket's other sockets are not serviced until
+    /// theirs comes, so a frame for one connection costs the work of that connection only.
+    pub(super) deadline_us: u64,
 }
 
 impl HttpServer {
@@ -156,8 +163,8 @@ impl HttpServer {
                     moved = true;
                     // Beyond the half-open limit the oldest handshake makes way (as a SYN cache
                     // drops its oldest entry): a SYN flood cannot hold more sockets than this.
-                    while self.buckets.handshakes.len() > HANDSHAKES_MAX {
-                        self.abort_oldest_handshake(now_us, 0);
+                    if self.buckets.handshakes.len() > HANDSHAKES_MAX {
+                        self.abort_oldest_handshake(now_us, 0, HANDSHAKES_MAX);
                     }
                 }
             }
@@ -207,8 +214,13 @@ impl HttpServer {
             let mut reclaimed_removed = 0usize;
             let sockets = &mut bucket.sockets;
             bucket.slots.retain_mut(|slot| {
+                if !slot.due && slot.deadline_us > now_us {
+                    return true;
+                }
                 let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
                 let keep = pump.service_socket(slot, socket);
+                slot.due = false;
+                slot.deadline_us = slot_deadline_us(pump.config, slot, now_us).unwrap_or(u64::MAX);
                 if !keep {
                     sockets.remove(slot.handle);
                     match slot.role {
@@ -228,7 +240,8 @@ impl HttpServer {
             let deadline_us = bucket
                 .slots
                 .iter()
-                .filter_map(|slot| slot_deadline_us(config, slot, now_us))
+                .map(|slot| slot.deadline_us)
+                .filter(|&deadline_us| deadline_us != u64::MAX)
                 .chain(smoltcp_deadline_us)
                 .min();
             buckets.regular_count -= regular_removed;
@@ -262,11 +275,18 @@ impl HttpServer {
 impl HttpServer {
     /// Aborts the socket that has waited longest in SYN-RECEIVED, if it has waited at least
     /// `minimum_age_us` (counted in `handshakes_abandoned`); entries of sockets past the
-    /// handshake are dropped on the way.
+    /// handshake are dropped on the way, but the list is never shortened below `keep_at_most`.
     /// Returns whether a socket was aborted.
-    pub(super) fn abort_oldest_handshake(&mut self, now_us: u64, minimum_age_us: u64) -> bool {
+    pub(super) fn abort_oldest_handshake(
+        &mut self,
+        now_us: u64,
+        minimum_age_us: u64,
+        keep_at_most: usize,
+    ) -> bool {
         while let Some(&(bucket_index, peer, since_us)) = self.buckets.handshakes.front() {
-            if now_us < since_us.saturating_add(minimum_age_us) {
+            if now_us < since_us.saturating_add(minimum_age_us)
+                || self.buckets.handshakes.len() <= keep_at_most
+            {
                 return false;
             }
             self.buckets.handshakes.pop_front();
@@ -285,6 +305,7 @@ impl HttpServer {
             }
             socket.abort();
             slot.phase = SocketPhase::Retiring;
+            slot.due = true;
             self.statistics.handshakes_abandoned += 1;
             self.buckets.queue(bucket_index);
             return true;
@@ -340,6 +361,7 @@ impl HttpServer {
             return false;
         }
         slot.reclaimed = true;
+        slot.due = true;
         self.buckets.reclaimed_count += 1;
         if is_idle {
             self.statistics.idle_connections_reclaimed += 1;

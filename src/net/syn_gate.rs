@@ -87,8 +87,8 @@ impl HttpServer {
                 capabilities,
             };
             match route(frame, http_port, local_addresses, buckets) {
-                Route::Bucket(index) => {
-                    buckets.queue(index);
+                Route::Bucket(index, slot_index) => {
+                    buckets.mark_due(index, slot_index);
                     let set = &mut buckets.buckets[index].sockets;
                     interface.poll_ingress_single(now, &mut single, set);
                     false
@@ -123,8 +123,8 @@ pub(super) struct ArpWatch {
 
 /// Where a received frame goes.
 enum Route {
-    /// To the bucket that holds its connection's socket.
-    Bucket(usize),
+    /// To the bucket that holds its connection's socket (bucket, slot).
+    Bucket(usize, usize),
     /// To the DHCP socket and the listeners.
     Listeners {
         /// An initial SYN to the HTTP port on one of our addresses.
@@ -138,7 +138,7 @@ fn route(frame: &[u8], port: u16, local_addresses: &[IpAddress], buckets: &Socke
         return Route::Listeners { initial_syn: false };
     };
     match buckets.find(segment.local, segment.remote) {
-        Some(index) => Route::Bucket(index),
+        Some((index, slot_index)) => Route::Bucket(index, slot_index),
         None => Route::Listeners {
             initial_syn: segment.initial_syn,
         },

@@ -93,11 +93,12 @@ def stop_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def count_instructions(options, idle_count: int, requests: int) -> int:
+def count_instructions(options, idle_count: int, requests: int, plugin_argument: str = "") -> int | str:
     """Boots, opens `idle_count` idle connections, makes `requests` keep-alive requests, stops;
-    returns the guest instructions of the whole run."""
+    returns the guest instructions of the whole run (or, with another plugin, its log)."""
     log_path = tempfile.NamedTemporaryFile(prefix="insn-", suffix=".log", delete=False).name
-    environment = dict(os.environ, PLUGIN_ARGS=f"-plugin {options.plugin},inline=on -d plugin -D {log_path}")
+    plugin_argument = plugin_argument or f"{options.plugin},inline=on"
+    environment = dict(os.environ, PLUGIN_ARGS=f"-plugin {plugin_argument} -d plugin -D {log_path}")
     process = subprocess.Popen(options.start, shell=True, env=environment, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
@@ -120,10 +121,37 @@ def count_instructions(options, idle_count: int, requests: int) -> int:
             connection.close()
     text = open(log_path).read()
     os.unlink(log_path)
+    if plugin_argument != f"{options.plugin},inline=on":
+        return text
     counts = re.findall(r"insns: (\d+)", text)
     if not counts:
         raise SystemExit("the plugin printed no count (is PLUGIN_ARGS passed to QEMU?)")
     return int(counts[-1])
+
+
+def profile(options, idle_count: int) -> None:
+    """Guest instructions by function (libhotblocks.so, beside --plugin), per request; boot and
+    the idle connections' set-up included, so use enough --requests."""
+    import bisect
+    hot = os.path.join(os.path.dirname(options.plugin), "libhotblocks.so")
+    text = count_instructions(options, idle_count, options.requests, hot)
+    symbols_text = subprocess.run(["nm", "-C", "--defined-only", options.profile], capture_output=True,
+                                  text=True, check=True).stdout
+    symbols = sorted((int(address, 16), name) for address, kind, name in
+                     (line.split(" ", 2) for line in symbols_text.splitlines() if line.count(" ") >= 2)
+                     if kind in "tTwW")
+    starts = [address for address, _ in symbols]
+    per_function: dict[str, int] = {}
+    total = 0
+    for match in re.finditer(r"0x([0-9a-f]+), \d+, (\d+), (\d+)", text):
+        pc, instructions = int(match.group(1), 16), int(match.group(2)) * int(match.group(3))
+        index = bisect.bisect_right(starts, pc) - 1
+        name = symbols[index][1] if index >= 0 else "?"
+        per_function[name] = per_function.get(name, 0) + instructions
+        total += instructions
+    print(f"total {total} guest instructions, {total / options.requests:.0f} per request")
+    for name, instructions in sorted(per_function.items(), key=lambda item: -item[1])[:30]:
+        print(f"{instructions / total * 100:5.1f} % {instructions / options.requests:9.0f}  {name[:150]}")
 
 
 def main() -> None:
@@ -134,6 +162,8 @@ def main() -> None:
     parser.add_argument("--idle", default="16,4000")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--boot-timeout", type=float, default=180)
+    parser.add_argument("--profile", metavar="ELF",
+                        help="instead: where the instructions go, by guest function, with the last --idle count")
     options = parser.parse_args()
     idle_counts = [int(value) for value in options.idle.split(",")]
     # One descriptor per idle connection, here and in QEMU (its slirp socket).
@@ -141,6 +171,9 @@ def main() -> None:
     wanted = max(idle_counts) + 256
     if soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+    if options.profile:
+        profile(options, idle_counts[-1])
+        return
     first = None
     for idle_count in idle_counts:
         without = count_instructions(options, idle_count, 0)
