@@ -8,12 +8,29 @@
 //! **Accepting connections.** smoltcp has no accept queue: a listening socket turns into the
 //! connection it accepts, and a SYN that finds no listening socket is answered with RST. The
 //! server therefore keeps [`ServerConfig::listen_backlog`] sockets listening and replaces each
-//! one as soon as it is taken, as long as fewer than [`ServerConfig::max_connections`]
-//! connections exist. At the limit it keeps a single *overflow* listener with small buffers;
-//! a connection it accepts reads one request head and gets `503 Service Unavailable` with
-//! `Retry-After: 1`, then closes — a clear answer instead of a reset — and one idle keep-alive
-//! connection is closed to make room for the retry (as nginx reuses idle connections). At most
+//! one as soon as it is taken (never more than the connections still allowed), and moves the
+//! taken socket into its client's bucket (`buckets`: work per frame and per poll follows the
+//! events, not the number of open connections). At [`ServerConfig::max_connections`] it keeps
+//! one spare listener, as nginx reuses connections when it runs out: the connection the spare
+//! takes closes the connection idle longest between requests, else the oldest one that has not
+//! completed a request head (a crowd that connects and sends nothing, or slowloris, cannot lock
+//! real clients out); both are counted. When neither exists, that connection and later ones
+//! (from a single small *overflow* listener) read one request head and get `503 Service
+//! Unavailable` with `Retry-After: 1`, then close — a clear answer instead of a reset. At most
 //! [`ServerConfig::overflow_connections_max`] such connections exist at once.
+//!
+//! **Half-open connections.** A socket in SYN-RECEIVED is aborted after 2.5 s, and at most
+//! 1,024 exist: beyond, the oldest is aborted (as a SYN cache drops its oldest entry), so a SYN
+//! flood from addresses that never answer holds a bounded number of sockets for a bounded time.
+//!
+//! **Memory.** Each listener's send buffer is sized when it is made, from the free heap: up to
+//! [`ServerConfig::tcp_tx_buffer_bytes`] while memory is plentiful, shrinking toward
+//! [`ServerConfig::TCP_TX_BUFFER_MIN_BYTES`] so that every connection slot still free keeps a
+//! floor (receive buffer, minimum send buffer, connection state) plus a reserve
+//! ([`MEMORY_RESERVE_BYTES`]). When even the floor does not fit, the listeners close (new
+//! clients get `503` or their SYN waits), half-open sockets older than half a second go first,
+//! and when the heap is nearly full connections stop reading request bytes until memory is
+//! back (the bytes wait in the sockets' receive buffers, TCP holds the clients).
 //!
 //! **Beyond every limit** — no listening socket at all, because the overflow slots are taken or
 //! the heap cannot hold even the overflow socket's buffers — a new SYN to the HTTP port is
