@@ -8,7 +8,7 @@
 # Programs it knows, with their Debian packages:
 #   qemu-system-aarch64  qemu-system-arm (from bookworm-backports on Debian 12: QEMU 10, which has
 #                        the raspi4b machine; bookworm's own QEMU 7.2 has not)
-#   curl wget shellcheck chromium python3   packages of the same name
+#   curl wget shellcheck chromium python3 slowhttptest wrk   packages of the same name
 #   ping                 iputils-ping
 #   ip                   iproute2
 #   sfdisk               fdisk
@@ -23,7 +23,7 @@ say() { printf 'install-tools.sh: %s\n' "$*" >&2; }
 package_of() {
     case "$1" in
         qemu-system-aarch64) echo qemu-system-arm ;;
-        curl | wget | shellcheck | chromium | python3) echo "$1" ;;
+        curl | wget | shellcheck | chromium | python3 | slowhttptest | wrk) echo "$1" ;;
         ping) echo iputils-ping ;;
         ip) echo iproute2 ;;
         sfdisk) echo fdisk ;;

@@ -72,6 +72,15 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def run_program(arguments: list[str], timeout_s: float = 30) -> subprocess.CompletedProcess:
+    """Runs a program with no input and a time limit; fails the check if it takes longer."""
+    try:
+        return subprocess.run(arguments, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s,
+                              check=False, preexec_fn=die_with_parent)
+    except subprocess.TimeoutExpired:
+        raise TestFailure(f"`{' '.join(arguments)}` still running after {timeout_s:g} s") from None
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it; a race
     with another process is possible but harmless: QEMU then fails to start and says so)."""

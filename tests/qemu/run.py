@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import framework  # noqa: E402
 import harness  # noqa: E402
-import test_boot  # noqa: E402,F401  (registers its groups)
+import test_attack  # noqa: E402,F401  (registers its groups)
+import test_boot  # noqa: E402,F401
 import test_clients  # noqa: E402,F401
 import test_console  # noqa: E402,F401
 import test_faults  # noqa: E402,F401
@@ -46,7 +47,7 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 BUILD_TIMEOUT_S = 30 * 60
 # The order the groups run in: cheap boots first, then HTTP, then the other board.
 GROUP_ORDER = ("boot_gicv2", "boot_gicv3", "fault", "panic_reset", "timer", "console",
-               "http_mmio", "http_pci", "clients", "clients_tap", "rpi4")
+               "http_mmio", "http_pci", "clients", "clients_tap", "attack", "rpi4")
 
 
 def target_directory() -> Path:

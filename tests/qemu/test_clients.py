@@ -31,7 +31,6 @@ import tempfile
 import time
 import urllib.parse
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +46,16 @@ from harness import (
     boot_virt,
     booted,
     die_with_parent,
+    run_program,
     wait_for_http_ok,
+)
+from netns import (
+    TAP_GUEST_ADDRESS,
+    TAP_HOST_ADDRESS,
+    TAP_INTERFACE,
+    TAP_PREFIX_LENGTH,
+    in_namespace,
+    tap_namespace,
 )
 
 BOOT_TIMEOUT_S = 30
@@ -85,11 +93,8 @@ ACCESS_LOG_PATTERN = re.compile(
     r'INFO\s+(?P<peer>\S+) "(?P<method>[A-Z]+) (?P<target>[^"]*)" (?P<status>\d{3}) (?P<bytes>\d+) \d+us'
 )
 
-# The tap network (issue 4): host side and guest in 10.0.5.0/24 inside a namespace of our own.
-TAP_INTERFACE = "tap0"
-TAP_HOST_ADDRESS = "10.0.5.1"
-TAP_GUEST_ADDRESS = "10.0.5.15"
-TAP_PREFIX_LENGTH = 24
+# The tap network (issue 4): host side and guest in 10.0.5.0/24 inside a namespace of our own
+# (netns.py: TAP_INTERFACE, TAP_HOST_ADDRESS, TAP_GUEST_ADDRESS, TAP_PREFIX_LENGTH).
 TAP_BROADCAST_ADDRESS = "10.0.5.255"
 # While the guest boots, the namespace broadcasts a UDP datagram to the discard port (RFC 863)
 # this often, for this long: traffic that arrives while the guest brings its NIC up, as on any
@@ -234,15 +239,6 @@ def crawl_site(files: dict[str, bytes]) -> Crawl:
 # ---------------------------------------------------------------------------------------------
 # Running programs
 # ---------------------------------------------------------------------------------------------
-
-
-def run_program(arguments: list[str], timeout_s: float = TOOL_TIMEOUT_S) -> subprocess.CompletedProcess:
-    """Runs a program with no input and a time limit; fails the check if it takes longer."""
-    try:
-        return subprocess.run(arguments, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s,
-                              check=False, preexec_fn=die_with_parent)
-    except subprocess.TimeoutExpired:
-        raise TestFailure(f"`{' '.join(arguments)}` still running after {timeout_s:g} s") from None
 
 
 def require_program(name: str, package: str) -> str:
@@ -1131,29 +1127,6 @@ print(f"{sent} sent, {refused} refused")
 """
 
 
-def tap_unavailable_reason() -> str | None:
-    """Why the tap checks cannot run here, or None."""
-    if os.geteuid() != 0:
-        return "needs root (network namespace and tap device)"
-    if not Path("/dev/net/tun").exists():
-        return "/dev/net/tun is missing"
-    if shutil.which("ip") is None:
-        return "the ip command is not installed (Debian package iproute2)"
-    return None
-
-
-def ip_command(*arguments: str) -> None:
-    """Runs `ip …` and fails with its message if it fails."""
-    result = run_program(["ip", *arguments], timeout_s=10)
-    if result.returncode != 0:
-        raise TestFailure(f"`ip {' '.join(arguments)}` failed: {result.stderr.decode(errors='replace').strip()}")
-
-
-def in_namespace(namespace: str, arguments: list[str]) -> list[str]:
-    """A command line that runs `arguments` inside the network namespace."""
-    return ["ip", "netns", "exec", namespace, *arguments]
-
-
 def parse_ping(output: str) -> tuple[int, int, str]:
     """(transmitted, received, rtt summary) from iputils ping's closing lines."""
     counts = re.search(r"(\d+) packets transmitted, (\d+) received", output)
@@ -1189,36 +1162,6 @@ def clients_tap(run: GroupRun) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(traffic.pid, signal.SIGKILL)
             traffic.communicate(timeout=10)
-
-
-@contextlib.contextmanager
-def tap_namespace(host_addresses: list[str]) -> Iterator[str]:
-    """A network namespace made for this run with the tap device `TAP_INTERFACE` up and holding
-    `host_addresses` (each /`TAP_PREFIX_LENGTH`); deleted afterwards. Skips the group where tap
-    devices cannot be made."""
-    reason = tap_unavailable_reason()
-    if reason is not None:
-        raise TestSkipped(reason)
-    namespace = f"bs-test-{os.getpid()}"
-    created = run_program(["ip", "netns", "add", namespace], timeout_s=10)
-    if created.returncode != 0:
-        raise TestSkipped(f"cannot create a network namespace: {created.stderr.decode(errors='replace').strip()}")
-    try:
-        # No duplicate address detection on the new device (RFC 4862 §5.4 allows
-        # DupAddrDetectTransmits = 0): its link-local address is usable at once. Best effort:
-        # without the sysctl the address takes a second longer.
-        run_program(in_namespace(namespace, ["sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0"]), timeout_s=10)
-        ip_command("-n", namespace, "link", "set", "lo", "up")
-        ip_command("-n", namespace, "tuntap", "add", "dev", TAP_INTERFACE, "mode", "tap")
-        for address in host_addresses:
-            ip_command("-n", namespace, "address", "add", f"{address}/{TAP_PREFIX_LENGTH}", "dev", TAP_INTERFACE)
-        ip_command("-n", namespace, "link", "set", TAP_INTERFACE, "up")
-        yield namespace
-    finally:
-        deleted = run_program(["ip", "netns", "delete", namespace], timeout_s=10)
-        if deleted.returncode != 0:
-            reason = deleted.stderr.decode(errors="replace").strip()
-            print(f"# could not delete network namespace {namespace}: {reason}", flush=True)
 
 
 @group("ipv4_conflict", checks=("reported", "not_taken"), images=("e2e",))
