@@ -15,7 +15,8 @@ tools/install-rust.sh
 if [ "${1:-}" = "--host" ]; then
     tools/install-tools.sh shellcheck
 else
-    tools/install-tools.sh shellcheck qemu-system-aarch64 curl wget ping ip chromium sfdisk mcopy
+    tools/install-tools.sh shellcheck qemu-system-aarch64 curl wget ping ip chromium sfdisk mcopy \
+        slowhttptest wrk
 fi
 rustc --version
 shellcheck --version | sed -n 2p
