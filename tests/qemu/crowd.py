@@ -323,6 +323,8 @@ class AttackResult:
     def line(self) -> str:
         parts = []
         for phase, outcome in (("during", self.during), ("after", self.after)):
+            if not outcome.total and not outcome.error:
+                continue  # a phase this measurement has not got (no probe during wrk)
             text = f"{phase} {outcome.describe()}"
             if outcome.total and outcome.answered < outcome.total:
                 text += f" (unanswered: {outcome.failures(2)})"
