@@ -30,7 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import Machine, TestFailure, TestSkipped, die_with_parent, run_program
+from harness import (BANNER_PATTERN, EXCEPTION_PATTERN, PANIC_PATTERN, Machine, TestFailure, TestSkipped,
+                     die_with_parent, run_program)
 from netns import TAP_INTERFACE, in_namespace
 
 AGENT = Path(__file__).resolve().with_name("crowd_agent.py")
@@ -289,9 +290,32 @@ REPORTED_COUNTERS = ("connections_accepted", "connections_refused", "requests_an
 def counter_changes(before: dict[str, int] | None, after: dict[str, int] | None) -> str:
     if before is None or after is None:
         return ""
+    if after.get("connections_accepted", 0) < before.get("connections_accepted", 0):
+        return f"server: counters restarted (the kernel booted again); now {after['connections_open']} open"
     moved = [f"{name} +{after[name] - before.get(name, 0)}" for name in REPORTED_COUNTERS
              if name in after and after[name] != before.get(name, 0)]
     return "server: " + (", ".join(moved) if moved else "no counter moved") + f"; {after['connections_open']} open"
+
+
+def console_offset(server: Server) -> int:
+    """Where the console is now (0 for a server without one), for `console_trouble`."""
+    return len(server.machine.text) if server.machine is not None else 0
+
+
+def console_trouble(server: Server, offset: int) -> list[str]:
+    """A panic, an exception report or a new boot banner on our kernel's console since `offset`:
+    the server fell over (and, with panic=reset, came back) during the attack."""
+    if server.machine is None:
+        return []
+    text = server.machine.text[offset:]
+    found = []
+    for pattern, what in ((PANIC_PATTERN, "panicked"), (EXCEPTION_PATTERN, "took an exception"),
+                          (BANNER_PATTERN, "booted again")):
+        match = pattern.search(text)
+        if match:
+            line = text[match.start():].split("\n", 1)[0].strip()
+            found.append(f"the kernel {what} during the attack ({len(pattern.findall(text))}×: {line[:160]!r})")
+    return found
 
 
 def tap_drops(server: Server) -> int | None:
@@ -384,10 +408,11 @@ def slowhttptest_attack(server: Server, profile: Profile, name: str, arguments: 
     # stdbuf: its status screens go to a file, and a killed slowhttptest would lose what stdio held.
     argv = in_namespace(server.namespace, ["stdbuf", "-oL", "slowhttptest", *arguments, "-l", str(length_s), "-p", "2"])
     tool = Background(argv, server.log_directory / f"{server.name}-{name}.txt", restart=True)
-    before, drops_before = statistics(server), tap_drops(server)
+    before, drops_before, offset = statistics(server), tap_drops(server), console_offset(server)
     during, after, _ = run_phases(server, profile, name, tool)
     result = AttackResult(name, during, after, tool=slowhttptest_summary(tool.output()) + f", {tool.runs} run(s)",
-                          server=counter_changes(before, statistics(server)), runs=tool.runs)
+                          server=counter_changes(before, statistics(server)), runs=tool.runs,
+                          extra_failures=console_trouble(server, offset))
     result.extra = describe_drops(drops_before, tap_drops(server))
     return result
 
@@ -446,10 +471,11 @@ def idle_flood(server: Server, profile: Profile) -> AttackResult:
                                            "--count", str(count), "--rate", "1000", "--hold", str(hold_s),
                                            "--open-timeout", str(profile.ramp_s + profile.during_s)])
     tool = Background(argv, server.log_directory / f"{server.name}-idle-{count}.txt")
-    before, drops_before = statistics(server), tap_drops(server)
+    before, drops_before, offset = statistics(server), tap_drops(server), console_offset(server)
     during, after, _ = run_phases(server, profile, f"idle-{count}", tool, gentle_stop=True)
     summary = agent_summary(tool.output())
-    result = AttackResult(f"idle-{count}", during, after, server=counter_changes(before, statistics(server)))
+    result = AttackResult(f"idle-{count}", during, after, server=counter_changes(before, statistics(server)),
+                          extra_failures=console_trouble(server, offset))
     if summary:
         result.tool = (f"idle: {summary['established']} of {summary['wanted']} established in "
                        f"{summary['open_seconds']} s, {summary['closed_by_server']} closed by the server"
@@ -473,7 +499,7 @@ def syn_flood(server: Server, profile: Profile) -> AttackResult:
                                            "--source-first", SYN_SOURCE_FIRST, "--source-last", SYN_SOURCE_LAST,
                                            "--rate", str(SYN_RATE), "--duration", str(duration_s)])
     tool = Background(argv, server.log_directory / f"{server.name}-syn-flood.txt")
-    before, drops_before = statistics(server), tap_drops(server)
+    before, drops_before, offset = statistics(server), tap_drops(server), console_offset(server)
     tool.start()
     midway: dict[str, int] | None = None
     try:
@@ -491,6 +517,7 @@ def syn_flood(server: Server, profile: Profile) -> AttackResult:
     failures = []
     if not finished:
         failures.append(f"the SYN sender did not end within {duration_s + GRACE_S:g} s")
+    failures += console_trouble(server, offset)
     if not summary:
         failures.append(f"the SYN sender printed no summary ({tool.log})")
     # The last SYN left at most ~10 ms before the sender ended.
@@ -534,7 +561,7 @@ def wrk_load(server: Server, profile: Profile, connections: int, label: str) -> 
     require_tool("wrk", "wrk")
     seconds = profile.wrk_seconds
     log = server.log_directory / f"{server.name}-wrk-{label}.txt"
-    before, drops_before = statistics(server), tap_drops(server)
+    before, drops_before, offset = statistics(server), tap_drops(server), console_offset(server)
     argv = in_namespace(server.namespace, ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s",
                                            f"{server.url}{SMALL_FILE}"])
     tool = Background(argv, log).start()
@@ -543,7 +570,7 @@ def wrk_load(server: Server, profile: Profile, connections: int, label: str) -> 
     text = tool.output()
     # The server's lingering closes of wrk's connections are not the probe's business.
     after = probe(server, profile.after_s)
-    failures = []
+    failures = console_trouble(server, offset)
     if not finished:
         failures.append(f"wrk did not end within {seconds + 60:g} s")
     requests = WRK_LINE_PATTERNS["requests"].search(text)
