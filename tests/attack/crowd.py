@@ -5,7 +5,7 @@ QEMU group `attack` runs the same attacks with short phases).
 
     tests/attack/crowd.py [--servers ours,nginx] [--image IMG] [--memory 128M]
                           [--small-memory 32M,16M] [--attacks NAME,...] [--profile full|ci]
-                          [--baseline DIR --baseline-build DIR] [--out FILE.md]
+                          [--baseline DIR --baseline-build DIR] [--small-only] [--out FILE.md]
 
 Each server boots on a tap device in a private network namespace (`bs-crowd-PID`, 10.0.5.0/24,
 the guest 10.0.5.15), and every attack of tests/qemu/crowd.py runs against it: slowloris with 400
@@ -118,12 +118,17 @@ def run_server(server_name: str, memory: str, names: list[str], table, profile, 
                     try:
                         result = function(server)
                         passed, text = verdict(kind, result, profile)
-                    except (harness.TestFailure, harness.TestSkipped) as failure:
-                        result, passed, text = None, False, f"could not run: {failure}"
+                    except (harness.TestFailure, harness.TestSkipped, OSError) as failure:
+                        result, passed, text = None, False, f"could not run: {type(failure).__name__}: {failure}"
                     all_passed &= passed
                     rows[(name, column)] = (passed, result)
                     print(f"{'PASS' if passed else 'FAIL'} {column} {name}: {text} "
                           f"[{time.monotonic() - started:.0f} s]", flush=True)
+                    if server.machine is not None and server.machine.exit_code() is not None:
+                        print(f"FAIL {column}: QEMU ended ({server.machine.exit_code()}); "
+                              f"{server.machine.stderr_text.strip()[-200:]}", flush=True)
+                        all_passed = False
+                        break
                 if server.machine is not None:
                     counters = crowd.statistics(server)
                     print(f"# {column}: over the boot {counters}", flush=True)
@@ -180,6 +185,7 @@ def main() -> int:
     parser.add_argument("--profile", choices=("full", "ci"), default="full")
     parser.add_argument("--baseline", help="the Linux baseline's scripts (run-linux.sh), for nginx")
     parser.add_argument("--baseline-build", help="the baseline build (Image, initramfs-all.cpio.gz) to boot")
+    parser.add_argument("--small-only", action="store_true", help="only the --small-memory runs (ours)")
     parser.add_argument("--out", help="write a Markdown table here")
     parser.add_argument("--logs", default=str(ROOT / "target" / "crowd"), help="tool output and consoles")
     options = parser.parse_args()
@@ -201,9 +207,11 @@ def main() -> int:
     passed = True
     print(f"# crowd.py, profile {profile.name}: {profile.ramp_s:g} s ramp, {profile.during_s:g} s probing during, "
           f"{profile.after_s:g} s after, target {100 * profile.required:.0f} %; logs in {log_directory}", flush=True)
-    for server_name in servers:
+    for server_name in [] if options.small_only else servers:
         columns.append(f"{server_name} -m {options.memory}")
         passed &= run_server(server_name, options.memory, names, table, profile, options, log_directory, rows)
+        if options.out:
+            write_table(Path(options.out), rows, columns, names, profile)
     small_table = attack_table(profile, profile.wrk_small_connections)
     small_names = [name for name in (f"slowloris-{max(profile.slowloris)}", f"idle-{profile.idle_connections}",
                                      "syn-flood", f"wrk-{profile.wrk_small_connections}")
@@ -212,6 +220,9 @@ def main() -> int:
         for memory in [size for size in options.small_memory.split(",") if size]:
             columns.append(f"ours -m {memory}")
             passed &= run_server("ours", memory, small_names, small_table, profile, options, log_directory, rows)
+            if options.out:
+                write_table(Path(options.out), rows, columns, names + [name for name in small_names
+                                                                       if name not in names], profile)
     if options.out:
         all_names = names + [name for name in small_names if name not in names]
         write_table(Path(options.out), rows, columns, all_names, profile)

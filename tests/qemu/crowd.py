@@ -142,8 +142,9 @@ class ProbeResult:
         return shown + (f"; … {len(failed) - limit} more" if len(failed) > limit else "")
 
 
-def probe(server: Server, seconds: float) -> ProbeResult:
-    """Probes for `seconds` (a GET every 0.5 s) from inside the namespace; blocks until done."""
+def probe(server: Server, seconds: float, label: str = "") -> ProbeResult:
+    """Probes for `seconds` (a GET every 0.5 s) from inside the namespace; blocks until done.
+    With `label`, every probe's record is kept in `<server>-probe-<label>.jsonl` in the logs."""
     count = max(1, int(round(seconds / PROBE_INTERVAL_S)))
     command = in_namespace(server.namespace, [
         sys.executable, str(AGENT), "probe", server.address, str(server.port), PROBE_PATH,
@@ -159,6 +160,9 @@ def probe(server: Server, seconds: float) -> ProbeResult:
             record = json.loads(line)
             if isinstance(record, dict) and "sent" in record:
                 result.records.append(record)
+    if label:
+        (server.log_directory / f"{server.name}-probe-{label}.jsonl").write_text(
+            "".join(json.dumps(record) + "\n" for record in result.records))
     if not result.records:
         result.error = (f"the probe printed nothing (exit {completed.returncode}): "
                         f"{completed.stderr.decode(errors='replace').strip()[-300:]}")
@@ -379,11 +383,11 @@ def run_phases(server: Server, profile: Profile, name: str, tool: Background, ge
     tool.start()
     try:
         time.sleep(profile.ramp_s)
-        during = probe(server, profile.during_s if during_s is None else during_s)
+        during = probe(server, profile.during_s if during_s is None else during_s, f"{name}-during")
     finally:
         tool.stop(gentle=gentle_stop)
     stopped = time.monotonic()
-    after = probe(server, profile.after_s)
+    after = probe(server, profile.after_s, f"{name}-after")
     return during, after, stopped
 
 
@@ -506,7 +510,7 @@ def syn_flood(server: Server, profile: Profile) -> AttackResult:
         time.sleep(profile.ramp_s)
         # Probing during the flood, ending before it does; the guest's counters in between.
         during_s = max(PROBE_INTERVAL_S, duration_s - profile.ramp_s - 1)
-        during = probe(server, during_s)
+        during = probe(server, during_s, "syn-flood-during")
         with contextlib.suppress(TestFailure):
             midway = statistics(server)
         finished = tool.wait(duration_s + GRACE_S)
@@ -523,7 +527,7 @@ def syn_flood(server: Server, profile: Profile) -> AttackResult:
     # The last SYN left at most ~10 ms before the sender ended.
     time.sleep(max(0.0, ended + HALF_OPEN_LIMIT_S - time.monotonic()))
     settled = statistics(server)
-    after = probe(server, profile.after_s)
+    after = probe(server, profile.after_s, "syn-flood-after")
     result = AttackResult("syn-flood", during, after, extra_failures=failures,
                           server=counter_changes(before, statistics(server)))
     if summary:
@@ -569,7 +573,7 @@ def wrk_load(server: Server, profile: Profile, connections: int, label: str) -> 
     tool.stop()
     text = tool.output()
     # The server's lingering closes of wrk's connections are not the probe's business.
-    after = probe(server, profile.after_s)
+    after = probe(server, profile.after_s, f"wrk-{label}-after")
     failures = console_trouble(server, offset)
     if not finished:
         failures.append(f"wrk did not end within {seconds + 60:g} s")
