@@ -294,7 +294,8 @@ REPORTED_COUNTERS = ("connections_accepted", "connections_refused", "requests_an
 def counter_changes(before: dict[str, int] | None, after: dict[str, int] | None) -> str:
     if before is None or after is None:
         return ""
-    if after.get("connections_accepted", 0) < before.get("connections_accepted", 0):
+    if any(after[name] < before[name] for name in after if name in before and name.endswith(
+            ("accepted", "answered", "sent", "timeouts", "aborted", "abandoned", "at_limit"))):
         return f"server: counters restarted (the kernel booted again); now {after['connections_open']} open"
     moved = [f"{name} +{after[name] - before.get(name, 0)}" for name in REPORTED_COUNTERS
              if name in after and after[name] != before.get(name, 0)]
