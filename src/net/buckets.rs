@@ -14,7 +14,6 @@
 //! retransmission and ACK timers, the connections' time limits), and the earliest deadline
 //! of all comes from a two-level table instead of a walk over every socket.
 
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use smoltcp::iface::SocketSet;
@@ -68,10 +67,6 @@ pub(super) struct SocketBuckets {
     /// Until when no spare listener is kept at the connection limit, in microseconds: the last
     /// search for a connection to reclaim found none.
     pub(super) spare_blocked_until_us: u64,
-    /// Sockets that were taken by a SYN, oldest first, as (bucket, client, when): the
-    /// candidates for [`HttpServer::abort_oldest_handshake`]. Entries of sockets that have
-    /// since completed the handshake or gone are skipped when reached.
-    pub(super) handshakes: VecDeque<(usize, IpEndpoint, u64)>,
 }
 
 impl SocketBuckets {
@@ -99,7 +94,6 @@ impl SocketBuckets {
             overflow_count: 0,
             reclaimed_count: 0,
             spare_blocked_until_us: 0,
-            handshakes: VecDeque::new(),
         }
     }
 
@@ -135,19 +129,15 @@ impl SocketBuckets {
         self.queue(index);
     }
 
-    /// Puts a socket a SYN has taken at `now_us` into its client's bucket and queues the bucket
-    /// (its SYN-ACK is to be sent). `slot.peer` and `slot.local` must be set.
+    /// Puts a socket a connection has taken into its client's bucket and queues the bucket (its
+    /// connection is to be serviced). `slot.peer` and `slot.local` must be set.
     pub(super) fn insert(
         &mut self,
         socket: smoltcp::socket::Socket<'static>,
         mut slot: SocketSlot,
-        now_us: u64,
     ) {
         let index = slot.peer.map_or(0, |peer| self.bucket_of(peer));
         slot.due = true;
-        if let Some(peer) = slot.peer {
-            self.handshakes.push_back((index, peer, now_us));
-        }
         let bucket = &mut self.buckets[index];
         slot.handle = bucket.sockets.add(socket);
         match slot.role {

@@ -153,7 +153,13 @@ pub struct ServerStatistics {
     /// ARP packets from other hosts that claimed our IPv4 address, or the one being probed
     /// (RFC 5227 §2.1.1, §2.4).
     pub ipv4_address_conflicts: u64,
-    /// Sockets aborted in SYN-RECEIVED: the client (or a forged source address) never
-    /// completed the TCP handshake within the handshake limit.
-    pub handshakes_abandoned: u64,
+    /// SYNs to the HTTP port answered with a SYN cookie (every new connection's, and every
+    /// SYN of a flood: none of them holds memory).
+    pub syn_cookies_sent: u64,
+    /// ACKs to the HTTP port for no connection whose cookie did not check out (forged, too
+    /// old, or for a connection already gone): answered with RST.
+    pub invalid_cookie_acks: u64,
+    /// Handshakes whose ACK held a valid cookie but whose socket did not reach ESTABLISHED
+    /// (smoltcp drew another initial sequence number); always 0 unless smoltcp changed.
+    pub cookie_handshakes_failed: u64,
 }

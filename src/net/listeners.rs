@@ -12,7 +12,7 @@ use smoltcp::socket::tcp;
 use smoltcp::wire::IpListenEndpoint;
 
 use super::config::ServerConfig;
-use super::pump::{HANDSHAKE_ABORT_FOR_MEMORY_AGE_US, SocketPhase, SocketRole, SocketSlot};
+use super::pump::{SocketPhase, SocketRole, SocketSlot};
 use super::server::HttpServer;
 
 /// Heap kept free besides a new socket's buffers: room for the connection state, request
@@ -80,11 +80,6 @@ impl HttpServer {
         let overflow_in_use = self.buckets.overflow_count;
         let free_memory = self.config.free_memory_bytes.map(|free| free());
         let send_buffer_bytes = self.regular_send_buffer_bytes(free_memory);
-        if send_buffer_bytes.is_none() {
-            // Memory is short: half-open sockets (a SYN flood's) go first; their memory is free
-            // once the next transmit pass has sent their RST.
-            self.abort_oldest_handshake(now_us, HANDSHAKE_ABORT_FOR_MEMORY_AGE_US, 0);
-        }
         let capacity = match send_buffer_bytes {
             Some(_) => self.config.max_connections.saturating_sub(regular_in_use),
             // Out of memory for more connections: as if the limit were reached.

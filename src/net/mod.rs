@@ -75,6 +75,7 @@ mod listeners;
 pub mod offload;
 mod pump;
 mod server;
+mod syn_cookie;
 mod syn_gate;
 mod tcp_frame;
 

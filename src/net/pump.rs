@@ -40,33 +40,6 @@ pub(super) fn close_linger_ms(config: &ServerConfig, slot: &SocketSlot) -> u64 {
     }
 }
 
-/// How long a regular socket may stay in SYN-RECEIVED before it is aborted, in milliseconds.
-/// smoltcp retransmits the SYN-ACK after its retransmission timeout (1 s at first, doubling:
-/// RFC 6298 §2), so a client whose first two SYN-ACKs were lost still completes within this;
-/// a half-open socket from a SYN flood frees its slot after it instead of holding it for good.
-pub(super) const HANDSHAKE_TIMEOUT_MS: u64 = 2500;
-
-/// Most sockets in SYN-RECEIVED at once. A client completes its handshake within one round trip
-/// of the SYN-ACK, so even at 1,000 forged SYNs a second each half-open socket keeps its place
-/// for about a second, and a flood holds at most this many sockets' memory.
-pub(super) const HANDSHAKES_MAX: usize = 1024;
-
-/// How long, in microseconds, a socket must have waited in SYN-RECEIVED before it is aborted
-/// to free memory when the heap is short: far longer than a real client's round trip.
-pub(super) const HANDSHAKE_ABORT_FOR_MEMORY_AGE_US: u64 = 500_000;
-
-/// The same for an overflow socket, which only carries a `503`: its slots are few.
-pub(super) const OVERFLOW_HANDSHAKE_TIMEOUT_MS: u64 = 1000;
-
-/// The handshake limit of `slot`'s role, in microseconds.
-pub(super) fn handshake_timeout_us(slot: &SocketSlot) -> u64 {
-    let milliseconds = match slot.role {
-        SocketRole::Regular => HANDSHAKE_TIMEOUT_MS,
-        SocketRole::Overflow => OVERFLOW_HANDSHAKE_TIMEOUT_MS,
-    };
-    milliseconds * 1000
-}
-
 /// How long, in milliseconds, no spare listener is kept at the connection limit after a search
 /// for a connection to reclaim found none: new clients then get `503` from the overflow
 /// listener, and the search does not run for every SYN of a crowd of busy connections.
@@ -86,14 +59,6 @@ pub(super) enum SocketRole {
 pub(super) enum SocketPhase {
     /// Waiting for a SYN.
     Listening,
-    /// SYN received, SYN-ACK sent, the client's ACK not yet in (SYN-RECEIVED, RFC 9293 §3.5).
-    /// smoltcp keeps such a socket forever, so the server gives it [`HANDSHAKE_TIMEOUT_MS`]
-    /// (overflow sockets [`OVERFLOW_HANDSHAKE_TIMEOUT_MS`]) and then aborts it: SYNs from
-    /// addresses that never complete the handshake cannot hold the slots.
-    Handshake {
-        /// When the SYN was taken, in microseconds.
-        since_us: u64,
-    },
     /// Connected; the HTTP connection runs.
     Serving(Box<Connection>),
     /// FIN sent (or being sent); waiting for the TCP close to finish.
@@ -131,7 +96,7 @@ pub(super) struct SocketSlot {
 impl HttpServer {
     /// Moves every listener a SYN has taken into its client's bucket (see [`super::buckets`]);
     /// removes listeners that closed. Returns whether any moved.
-    pub(super) fn adopt_taken_listeners(&mut self, now_us: u64) -> bool {
+    pub(super) fn adopt_taken_listeners(&mut self) -> bool {
         let mut moved = false;
         let mut index = 0;
         while index < self.listeners.len() {
@@ -143,33 +108,36 @@ impl HttpServer {
                     self.sockets.remove(handle);
                     self.listeners.swap_remove(index);
                 }
+                // Listeners leave LISTEN only through the gate (`open_from_cookie`), which
+                // takes them out of this list; anything else is not a listener any more.
                 _ => {
-                    let (peer, local) = (socket.remote_endpoint(), socket.local_endpoint());
-                    let mut slot = self.listeners.swap_remove(index);
-                    slot.peer = peer;
-                    slot.local = local;
-                    // The spare listener kept at the limit took this one: make room for it by
-                    // reclaiming a connection, or, when none can go, answer it `503`.
-                    if slot.role == SocketRole::Regular
-                        && self.buckets.active_regular_count() >= self.config.max_connections
-                        && !self.reclaim_one()
-                    {
-                        slot.role = SocketRole::Overflow;
-                        self.buckets.spare_blocked_until_us =
-                            now_us.saturating_add(SPARE_BLOCKED_MS * 1000);
-                    }
-                    let socket = self.sockets.remove(handle);
-                    self.buckets.insert(socket, slot, now_us);
+                    self.sockets.remove(handle);
+                    self.listeners.swap_remove(index);
                     moved = true;
-                    // Beyond the half-open limit the oldest handshake makes way (as a SYN cache
-                    // drops its oldest entry): a SYN flood cannot hold more sockets than this.
-                    if self.buckets.handshakes.len() > HANDSHAKES_MAX {
-                        self.abort_oldest_handshake(now_us, 0, HANDSHAKES_MAX);
-                    }
                 }
             }
         }
         moved
+    }
+
+    /// Puts a connection the gate opened from a listener into its client's bucket. At the
+    /// connection limit (the spare listener took it) it makes room by reclaiming a connection,
+    /// or, when none can go, the connection is answered `503`.
+    pub(super) fn accept_connection(
+        &mut self,
+        socket: tcp::Socket<'static>,
+        mut slot: SocketSlot,
+        now_us: u64,
+    ) {
+        if slot.role == SocketRole::Regular
+            && self.buckets.active_regular_count() >= self.config.max_connections
+            && !self.reclaim_one()
+        {
+            slot.role = SocketRole::Overflow;
+            self.buckets.spare_blocked_until_us = now_us.saturating_add(SPARE_BLOCKED_MS * 1000);
+        }
+        self.buckets
+            .insert(smoltcp::socket::Socket::Tcp(socket), slot);
     }
 
     /// Services the sockets of every bucket that received a frame, took a socket or has a
@@ -273,46 +241,6 @@ impl HttpServer {
 }
 
 impl HttpServer {
-    /// Aborts the socket that has waited longest in SYN-RECEIVED, if it has waited at least
-    /// `minimum_age_us` (counted in `handshakes_abandoned`); entries of sockets past the
-    /// handshake are dropped on the way, but the list is never shortened below `keep_at_most`.
-    /// Returns whether a socket was aborted.
-    pub(super) fn abort_oldest_handshake(
-        &mut self,
-        now_us: u64,
-        minimum_age_us: u64,
-        keep_at_most: usize,
-    ) -> bool {
-        while let Some(&(bucket_index, peer, since_us)) = self.buckets.handshakes.front() {
-            if now_us < since_us.saturating_add(minimum_age_us)
-                || self.buckets.handshakes.len() <= keep_at_most
-            {
-                return false;
-            }
-            self.buckets.handshakes.pop_front();
-            let bucket = &mut self.buckets.buckets[bucket_index];
-            let Some(slot) = bucket.slots.iter_mut().find(|slot| slot.peer == Some(peer)) else {
-                continue;
-            };
-            let socket = bucket.sockets.get_mut::<tcp::Socket>(slot.handle);
-            let taken_then = match slot.phase {
-                SocketPhase::Handshake { since_us: taken_us } => taken_us <= since_us.max(now_us),
-                SocketPhase::Listening => true,
-                _ => false,
-            };
-            if !taken_then || socket.state() != tcp::State::SynReceived {
-                continue;
-            }
-            socket.abort();
-            slot.phase = SocketPhase::Retiring;
-            slot.due = true;
-            self.statistics.handshakes_abandoned += 1;
-            self.buckets.queue(bucket_index);
-            return true;
-        }
-        false
-    }
-
     /// At the connection limit, closes one connection to make room, as nginx reuses
     /// connections when it runs out: the idle keep-alive connection idle longest (RFC 9112 §9.3
     /// lets a server close an idle persistent connection at any time), else the oldest
@@ -386,9 +314,6 @@ pub(super) fn slot_deadline_us(
             Some(since_us.saturating_add(close_linger_ms(config, slot).saturating_mul(1000)))
         }
         SocketPhase::Retiring => Some(now_us),
-        SocketPhase::Handshake { since_us } => {
-            Some(since_us.saturating_add(handshake_timeout_us(slot)))
-        }
         // A socket that has just left its listener is serviced at once.
         SocketPhase::Listening => Some(now_us),
     }
@@ -430,41 +355,17 @@ impl SocketPump<'_> {
             SocketPhase::Listening => match state {
                 // Back in LISTEN in a bucket, where no SYN is routed: it is done.
                 tcp::State::Listen | tcp::State::Closed | tcp::State::TimeWait => false,
+                // The gate opens sockets from a SYN cookie with the client's ACK, so a socket
+                // reaches its bucket connected; one still in SYN-RECEIVED (a cookie handshake
+                // that failed, see `check_cookie_handshake`) is dropped.
+                tcp::State::SynReceived | tcp::State::SynSent => false,
                 _ => {
-                    // The listener was taken by a SYN.
-                    slot.phase = SocketPhase::Handshake { since_us: now_us };
-                    self.progressed = true;
-                    self.service_socket(slot, socket)
-                }
-            },
-            SocketPhase::Handshake { since_us } => match state {
-                tcp::State::SynReceived => {
-                    if now_us >= since_us.saturating_add(handshake_timeout_us(slot)) {
-                        self.statistics.handshakes_abandoned += 1;
-                        socket.abort();
-                        slot.phase = SocketPhase::Retiring;
-                        self.progressed = true;
-                    }
-                    true
-                }
-                // A client's RST in SYN-RECEIVED returns the socket to LISTEN (RFC 9293
-                // §3.10.7.4); in a bucket no SYN reaches it, so it is removed (the listener
-                // pool makes a new listener).
-                tcp::State::Listen => false,
-                tcp::State::Closed | tcp::State::TimeWait => {
-                    slot.phase = SocketPhase::Retiring;
-                    self.progressed = true;
-                    true
-                }
-                _ => {
-                    // Established (or beyond): it is now a connection. Its time limits count
-                    // from the SYN, so the handshake's time comes off the request-head timeout.
-                    let accepted_us = *since_us;
+                    // Established (or beyond): it is now a connection.
                     let connection = match slot.role {
                         SocketRole::Regular => {
                             self.statistics.connections_accepted += 1;
                             Connection::new(
-                                accepted_us,
+                                now_us,
                                 config.limits.clone(),
                                 config.timeouts,
                                 config.access_log,
@@ -487,7 +388,7 @@ impl SocketPump<'_> {
                                 ..config.timeouts
                             };
                             Connection::new_refusing(
-                                accepted_us,
+                                now_us,
                                 config.limits.clone(),
                                 timeouts,
                                 config.access_log,

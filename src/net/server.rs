@@ -15,6 +15,7 @@ use super::addressing::{
 use super::buckets::SocketBuckets;
 use super::config::{ServerConfig, ServerStatistics};
 use super::pump::SocketSlot;
+use super::syn_cookie::CookieKey;
 use crate::site::Site;
 
 /// Most rounds of "receive frames, service every socket, transmit" in one [`HttpServer::poll`];
@@ -38,7 +39,10 @@ pub struct HttpServer {
     pub(super) ipv4_source: Ipv4Source,
     /// The listening sockets (in `sockets`).
     pub(super) listeners: Vec<SocketSlot>,
-    /// Every socket a SYN has taken, in buckets.
+    /// An empty socket set a listener passes through while the gate turns it into a
+    /// connection (see `syn_gate::open_from_cookie`).
+    pub(super) scratch: SocketSet<'static>,
+    /// Every socket a connection has taken, in buckets.
     pub(super) buckets: SocketBuckets,
     pub(super) statistics: ServerStatistics,
     /// The interface's addresses, copied each poll round for the frame router (the interface
@@ -48,6 +52,10 @@ pub struct HttpServer {
     pub(super) syn_drop_warned_at_us: Option<u64>,
     /// SYNs dropped since that warning.
     pub(super) syns_dropped_unreported: u64,
+    /// The key of the SYN cookies (from the boot seed).
+    pub(super) cookie_key: CookieKey,
+    /// When a failed cookie handshake was last reported, in microseconds.
+    pub(super) cookie_failure_warned_at_us: Option<u64>,
     /// ARP announcements still to send for the current IPv4 address.
     pub(super) announcement: Option<PendingAnnouncement>,
     /// Whether the link is up (see [`ServerConfig::link_up_at_start`]).
@@ -99,6 +107,7 @@ impl HttpServer {
             config.random_seed,
         );
 
+        let cookie_key = CookieKey::new(config.random_seed);
         let mut server = HttpServer {
             config,
             site,
@@ -107,11 +116,14 @@ impl HttpServer {
             dhcp_handle: None,
             ipv4_source: Ipv4Source::Unconfigured { since_us: now_us },
             listeners: Vec::new(),
+            scratch: SocketSet::new(Vec::new()),
             buckets,
             statistics: ServerStatistics::default(),
             local_addresses: Vec::new(),
             syn_drop_warned_at_us: None,
             syns_dropped_unreported: 0,
+            cookie_key,
+            cookie_failure_warned_at_us: None,
             announcement: None,
             link_up: false,
             claim: None,
@@ -171,7 +183,7 @@ impl HttpServer {
                     None => break,
                     Some(listener_event) => {
                         frames_handled = true;
-                        if listener_event && self.adopt_taken_listeners(now_us) {
+                        if listener_event && self.adopt_taken_listeners() {
                             listening = self.replenish_listeners(now_us);
                         }
                     }

@@ -1,23 +1,39 @@
 //! The frame router and SYN gate: every frame the NIC receives passes here on its way into
 //! smoltcp. A TCP segment to the HTTP port goes to the bucket that holds its connection's socket
-//! (see [`super::buckets`]), so that smoltcp looks at that bucket's few sockets only; anything
-//! else (ARP, ICMP, DHCP, a SYN for a new connection, a segment for no connection) goes to the
-//! small set of the DHCP socket and the listeners. While no socket listens on the HTTP port, an
-//! initial SYN to that port is dropped here instead of reaching smoltcp, which would answer it
-//! with RST (see "Beyond every limit" in the [module documentation](super)). The router also
+//! (see [`super::buckets`]), so that smoltcp looks at that bucket's few sockets only. An initial
+//! SYN to the HTTP port is answered here with a SYN cookie, and the ACK that returns the cookie
+//! turns a listener into the connection ([`super::syn_cookie`]): no socket exists for a
+//! handshake that is not complete. Anything else (ARP, ICMP, DHCP, a segment for no connection)
+//! goes to the small set of the DHCP socket and the listeners. While no socket listens on the
+//! HTTP port, an initial SYN to that port (or a cookie's ACK) is dropped here instead of reaching
+//! smoltcp, which would answer it with RST (see "Beyond every limit" in the [module
+//! documentation](super)). The router also
 //! looks at every ARP packet for a conflict with our IPv4 address, or the one being probed
 //! (RFC 5227 §2.1.1, §2.4).
 
-use log::warn;
-use smoltcp::iface::PollIngressSingleResult;
-use smoltcp::phy::{Device, DeviceCapabilities, PacketMeta, RxToken};
+use alloc::vec;
+
+use log::{error, warn};
+use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketSet};
+use smoltcp::phy::{
+    ChecksumCapabilities, Device, DeviceCapabilities, Medium, PacketMeta, RxToken, TxToken,
+};
+use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, IpAddress, IpEndpoint, Ipv4Address, TcpPacket};
+use smoltcp::wire::{
+    EthernetAddress, EthernetFrame, HardwareAddress, IpAddress, IpEndpoint, IpProtocol,
+    Ipv4Address, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, TcpControl, TcpPacket, TcpRepr,
+};
 
 use super::arp;
 use super::buckets::SocketBuckets;
+use super::config::ServerConfig;
+use super::pump::{SocketRole, SocketSlot};
 use super::server::HttpServer;
-use super::tcp_frame::locate_tcp;
+use super::syn_cookie::{
+    CookieKey, CookieOptions, SynAckPlan, interface_seed_for_isn, window_scale_for,
+};
+use super::tcp_frame::{ETHERNET_HEADER_BYTES, locate_tcp};
 
 impl HttpServer {
     /// Counts SYNs the gate dropped, and tells the operator why (at most once a second: a flood
@@ -51,9 +67,10 @@ impl HttpServer {
     }
 
     /// Receives one frame from `device` and hands it to smoltcp with the socket set it belongs
-    /// to (see the module documentation). `listening` tells whether any socket listens on the
-    /// HTTP port. Returns `None` when no frame was waiting, else whether a listener may have
-    /// been taken by a SYN (smoltcp reported a socket state change in the listeners' set).
+    /// to (see the module documentation), or answers it here: an initial SYN to the HTTP port
+    /// with a SYN cookie, the ACK of such a SYN-ACK by opening the connection from a listener
+    /// ([`super::syn_cookie`]). `listening` tells whether any socket listens on the HTTP port.
+    /// Returns `None` when no frame was waiting, else whether a listener may have been taken.
     pub(super) fn receive_frame<D: Device + ?Sized>(
         &mut self,
         now: Instant,
@@ -64,16 +81,23 @@ impl HttpServer {
         let capabilities = device.capabilities();
         let (receive, transmit) = device.receive(now)?;
         let meta = receive.meta();
+        let now_us = crate::net::server::instant_us(now);
+        let now_s = now_us / 1_000_000;
         let HttpServer {
             config,
             interface,
             sockets,
             buckets,
+            listeners,
+            scratch,
             local_addresses,
+            cookie_key,
+            statistics,
             ..
         } = self;
         let http_port = config.http_port;
         let mut syn_dropped = false;
+        let mut opened = None;
         let mut arp_conflict = None;
         let listener_event = receive.consume(|frame| {
             if let Some(watch) = arp_watch {
@@ -84,7 +108,7 @@ impl HttpServer {
                 frame: Some(frame),
                 meta,
                 transmit: Some(transmit),
-                capabilities,
+                capabilities: capabilities.clone(),
             };
             match route(frame, http_port, local_addresses, buckets) {
                 Route::Bucket(index, slot_index) => {
@@ -93,25 +117,291 @@ impl HttpServer {
                     interface.poll_ingress_single(now, &mut single, set);
                     false
                 }
-                Route::Listeners { initial_syn: true } if !listening => {
-                    syn_dropped = true;
+                Route::NewSegment(segment) if segment.initial_syn => {
+                    if !listening {
+                        syn_dropped = true;
+                        return false;
+                    }
+                    let Some(plan) =
+                        syn_ack_plan(frame, &segment, config, &capabilities, cookie_key, now_s)
+                    else {
+                        // Malformed (a bad checksum, say): smoltcp drops it.
+                        interface.poll_ingress_single(now, &mut single, sockets);
+                        return false;
+                    };
+                    if let Some(transmit) = single.transmit.take() {
+                        transmit.consume(plan.frame_bytes(), |bytes| {
+                            plan.emit(config.mac, bytes, &capabilities.checksum)
+                        });
+                        statistics.syn_cookies_sent += 1;
+                    }
                     false
                 }
-                Route::Listeners { .. } => {
+                Route::NewSegment(segment) => {
+                    let checked = segment
+                        .acknowledges
+                        .then(|| cookie_options(frame, &segment, &capabilities, cookie_key, now_s));
+                    match checked {
+                        Some(Some(options)) => {
+                            let Some(index) = listener_to_take(listeners) else {
+                                // A real client's handshake, but nothing listens now: its next
+                                // segment (data, or a retransmission) carries the same cookie.
+                                syn_dropped = true;
+                                return false;
+                            };
+                            let slot = listeners.swap_remove(index);
+                            let socket = sockets.remove(slot.handle);
+                            opened = Some(open_from_cookie(
+                                OpenFromCookie {
+                                    now,
+                                    interface,
+                                    scratch,
+                                    segment: &segment,
+                                    options,
+                                },
+                                socket,
+                                slot,
+                                &mut single,
+                            ));
+                            true
+                        }
+                        checked => {
+                            if checked.is_some() {
+                                statistics.invalid_cookie_acks += 1;
+                            }
+                            // No connection: smoltcp answers RST (RFC 9293 §3.10.7.1).
+                            interface.poll_ingress_single(now, &mut single, sockets)
+                                == PollIngressSingleResult::SocketStateChanged
+                        }
+                    }
+                }
+                Route::Other => {
                     interface.poll_ingress_single(now, &mut single, sockets)
                         == PollIngressSingleResult::SocketStateChanged
                 }
             }
         });
+        match opened {
+            Some(Some((socket, slot))) => self.accept_connection(socket, slot, now_us),
+            Some(None) => self.note_cookie_handshake_failed(now_us),
+            None => {}
+        }
         if syn_dropped {
-            self.note_syns_dropped(1, crate::net::server::instant_us(now));
+            self.note_syns_dropped(1, now_us);
         }
         if let Some(conflict) = arp_conflict {
-            self.note_arp_conflict(conflict, crate::net::server::instant_us(now));
+            self.note_arp_conflict(conflict, now_us);
         }
         Some(listener_event)
     }
+
+    /// Counts a cookie handshake whose socket did not reach ESTABLISHED: the client's ACK did
+    /// not match the socket's initial sequence number, so smoltcp no longer draws it as
+    /// [`super::syn_cookie::interface_seed_for_isn`] expects (smoltcp has answered the client
+    /// with RST). Tells the operator, at most once a second.
+    fn note_cookie_handshake_failed(&mut self, now_us: u64) {
+        self.statistics.cookie_handshakes_failed += 1;
+        if self
+            .cookie_failure_warned_at_us
+            .is_some_and(|warned_us| now_us < warned_us.saturating_add(1_000_000))
+        {
+            return;
+        }
+        error!(
+            "http: a SYN-cookie handshake did not complete ({} so far): smoltcp chose another \
+             initial sequence number than the cookie (a smoltcp upgrade?); those clients are reset",
+            self.statistics.cookie_handshakes_failed
+        );
+        self.cookie_failure_warned_at_us = Some(now_us);
+    }
 }
+
+/// The listener a cookie's ACK takes: a regular one if any, else the overflow one (which
+/// answers `503`); `None` when none listens.
+fn listener_to_take(listeners: &[SocketSlot]) -> Option<usize> {
+    listeners
+        .iter()
+        .position(|slot| slot.role == SocketRole::Regular)
+        .or_else(|| {
+            listeners
+                .iter()
+                .position(|slot| slot.role == SocketRole::Overflow)
+        })
+}
+
+/// What the ACK of a SYN cookie finds, for [`open_from_cookie`].
+struct OpenFromCookie<'a> {
+    now: Instant,
+    interface: &'a mut Interface,
+    /// An empty socket set the new socket passes through.
+    scratch: &'a mut SocketSet<'static>,
+    segment: &'a HttpSegment,
+    options: CookieOptions,
+}
+
+/// Turns the listening `socket` into the connection whose handshake the cookie in `frame`'s
+/// ACK completes (see [`super::syn_cookie`]): a SYN rebuilt from the cookie goes to the socket
+/// through an interface seeded so that smoltcp gives it the cookie as its initial sequence
+/// number, that interface "sends" the SYN-ACK (into nothing: the client has it already), and
+/// then the real interface takes the ACK itself, with any request bytes it carries. Returns the
+/// socket and its slot, or `None` if the socket did not reach ESTABLISHED.
+fn open_from_cookie<T: TxToken>(
+    open: OpenFromCookie,
+    socket: smoltcp::socket::Socket<'static>,
+    mut slot: SocketSlot,
+    ack: &mut SingleFrame<T>,
+) -> Option<(tcp::Socket<'static>, SocketSlot)> {
+    let OpenFromCookie {
+        now,
+        interface,
+        scratch,
+        segment,
+        options,
+    } = open;
+    let window_len = ack
+        .frame
+        .and_then(locate_tcp_packet)
+        .map_or(0, |packet| packet.window_len());
+    let syn = TcpRepr {
+        src_port: segment.remote.port,
+        dst_port: segment.local.port,
+        control: TcpControl::Syn,
+        seq_number: options.client_isn,
+        ack_number: None,
+        window_len,
+        window_scale: options.window_scale,
+        max_seg_size: Some(options.max_seg_size),
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload: &[],
+    };
+    let mut rebuilt = [0u8; REBUILT_SYN_BYTES_MAX];
+    let rebuilt = emit_ip_packet(segment.remote.addr, segment.local.addr, &syn, &mut rebuilt)?;
+    // The seeded interface works on IP packets: it needs no neighbour for the SYN-ACK it sends
+    // into nothing, and so no ARP.
+    let mut capabilities = DeviceCapabilities::default();
+    capabilities.medium = Medium::Ip;
+    capabilities.max_transmission_unit = ack.capabilities.max_transmission_unit;
+    capabilities.checksum = ChecksumCapabilities::ignored();
+    let mut device = SingleFrame {
+        frame: Some(&*rebuilt),
+        meta: PacketMeta::default(),
+        transmit: Some(DiscardTransmit),
+        capabilities,
+    };
+    let mut config = Config::new(HardwareAddress::Ip);
+    config.random_seed = interface_seed_for_isn(options.cookie);
+    let mut seeded = Interface::new(config, &mut device, now);
+    seeded.update_ip_addrs(|addresses| {
+        for address in interface.ip_addrs() {
+            // Both interfaces have room for the same number of addresses.
+            let _ = addresses.push(*address);
+        }
+    });
+    // A route for every destination, so that smoltcp lets the SYN-ACK out.
+    match segment.local.addr {
+        IpAddress::Ipv4(address) => {
+            let _ = seeded.routes_mut().add_default_ipv4_route(address);
+        }
+        IpAddress::Ipv6(address) => {
+            let _ = seeded.routes_mut().add_default_ipv6_route(address);
+        }
+    }
+    let handle = scratch.add(socket);
+    seeded.poll_ingress_single(now, &mut device, scratch);
+    device.transmit = Some(DiscardTransmit);
+    while seeded.poll_egress(now, &mut device, scratch) == PollResult::SocketStateChanged {
+        device.transmit = Some(DiscardTransmit);
+    }
+    interface.poll_ingress_single(now, ack, scratch);
+    let socket = match scratch.remove(handle) {
+        smoltcp::socket::Socket::Tcp(socket) => socket,
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    };
+    if matches!(
+        socket.state(),
+        tcp::State::Listen | tcp::State::SynReceived | tcp::State::Closed
+    ) {
+        return None;
+    }
+    slot.peer = socket.remote_endpoint();
+    slot.local = socket.local_endpoint();
+    Some((socket, slot))
+}
+
+/// The TCP packet of an Ethernet frame, if it has one.
+fn locate_tcp_packet(frame: &[u8]) -> Option<TcpPacket<&[u8]>> {
+    let location = locate_tcp(frame)?;
+    TcpPacket::new_checked(frame.get(location.start..location.end)?).ok()
+}
+
+/// Writes the IP packet with `tcp` from `source` to `destination` into the start of `buffer`;
+/// returns it (`None`: mixed IP versions, or too long for `buffer`).
+fn emit_ip_packet<'buffer>(
+    source: IpAddress,
+    destination: IpAddress,
+    tcp: &TcpRepr,
+    buffer: &'buffer mut [u8],
+) -> Option<&'buffer mut [u8]> {
+    let checksums = ChecksumCapabilities::ignored();
+    let (packet, tcp_start) = match (source, destination) {
+        (IpAddress::Ipv4(src_addr), IpAddress::Ipv4(dst_addr)) => {
+            let packet = buffer.get_mut(..20 + tcp.buffer_len())?;
+            Ipv4Repr {
+                src_addr,
+                dst_addr,
+                next_header: IpProtocol::Tcp,
+                payload_len: tcp.buffer_len(),
+                hop_limit: 64,
+            }
+            .emit(&mut Ipv4Packet::new_unchecked(&mut *packet), &checksums);
+            (packet, 20)
+        }
+        (IpAddress::Ipv6(src_addr), IpAddress::Ipv6(dst_addr)) => {
+            let packet = buffer.get_mut(..40 + tcp.buffer_len())?;
+            Ipv6Repr {
+                src_addr,
+                dst_addr,
+                next_header: IpProtocol::Tcp,
+                payload_len: tcp.buffer_len(),
+                hop_limit: 64,
+            }
+            .emit(&mut Ipv6Packet::new_unchecked(&mut *packet));
+            (packet, 40)
+        }
+        _ => return None,
+    };
+    tcp.emit(
+        &mut TcpPacket::new_unchecked(&mut packet[tcp_start..]),
+        &source,
+        &destination,
+        &checksums,
+    );
+    Some(packet)
+}
+
+/// Room for a rebuilt SYN: an IPv6 header and a TCP header with the MSS and window scale
+/// options.
+const REBUILT_SYN_BYTES_MAX: usize = 80;
+
+/// The transmit token of the seeded interface: what it sends (the SYN-ACK the client already
+/// has) is dropped.
+struct DiscardTransmit;
+
+impl TxToken for DiscardTransmit {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, length: usize, f: F) -> R {
+        let mut buffer = [0u8; DISCARD_BUFFER_BYTES];
+        match buffer.get_mut(..length) {
+            Some(bytes) => f(bytes),
+            None => f(&mut vec![0u8; length]),
+        }
+    }
+}
+
+/// Bytes of the stack buffer a discarded packet is written into (a SYN-ACK: about 60).
+const DISCARD_BUFFER_BYTES: usize = 128;
 
 /// What the router checks ARP packets against (see [`arp::arp_conflict`]).
 #[derive(Debug, Clone, Copy)]
@@ -125,24 +415,98 @@ pub(super) struct ArpWatch {
 enum Route {
     /// To the bucket that holds its connection's socket (bucket, slot).
     Bucket(usize, usize),
-    /// To the DHCP socket and the listeners.
-    Listeners {
-        /// An initial SYN to the HTTP port on one of our addresses.
-        initial_syn: bool,
-    },
+    /// A TCP segment to the HTTP port on one of our addresses that no connection has: a SYN,
+    /// the ACK of a SYN cookie, or a stray segment.
+    NewSegment(HttpSegment),
+    /// Anything else (ARP, ICMP, DHCP, other ports): to the DHCP socket and the listeners.
+    Other,
 }
 
 /// Where `frame` goes (see [`Route`]).
 fn route(frame: &[u8], port: u16, local_addresses: &[IpAddress], buckets: &SocketBuckets) -> Route {
     let Some(segment) = http_segment(frame, port, local_addresses) else {
-        return Route::Listeners { initial_syn: false };
+        return Route::Other;
     };
     match buckets.find(segment.local, segment.remote) {
         Some((index, slot_index)) => Route::Bucket(index, slot_index),
-        None => Route::Listeners {
-            initial_syn: segment.initial_syn,
-        },
+        None => Route::NewSegment(segment),
     }
+}
+
+/// The TCP header of `frame`, parsed and its checksum checked as the device asks (`None`:
+/// malformed).
+fn parse_tcp<'frame>(
+    frame: &'frame [u8],
+    segment: &HttpSegment,
+    capabilities: &DeviceCapabilities,
+) -> Option<TcpRepr<'frame>> {
+    TcpRepr::parse(
+        &locate_tcp_packet(frame)?,
+        &segment.remote.addr,
+        &segment.local.addr,
+        &capabilities.checksum,
+    )
+    .ok()
+}
+
+/// The SYN-ACK that answers the SYN in `frame` with a cookie, as smoltcp would answer it but for
+/// the sequence number and the options a cookie cannot carry (timestamps, SACK).
+fn syn_ack_plan(
+    frame: &[u8],
+    segment: &HttpSegment,
+    config: &ServerConfig,
+    capabilities: &DeviceCapabilities,
+    key: &CookieKey,
+    now_s: u64,
+) -> Option<SynAckPlan> {
+    let syn = parse_tcp(frame, segment, capabilities)?;
+    let client_mac = EthernetFrame::new_checked(frame).ok()?.src_addr();
+    let cookie = key.cookie(
+        segment.local,
+        segment.remote,
+        syn.seq_number,
+        syn.max_seg_size,
+        syn.window_scale,
+        now_s,
+    );
+    let ip_header_bytes = match segment.local.addr {
+        IpAddress::Ipv4(_) => 20,
+        IpAddress::Ipv6(_) => 40,
+    };
+    // smoltcp's own MSS option (RFC 6691): the IP MTU less the IP and TCP headers.
+    let max_seg_size = capabilities
+        .max_transmission_unit
+        .saturating_sub(ETHERNET_HEADER_BYTES + ip_header_bytes + 20);
+    Some(SynAckPlan {
+        client_mac,
+        local: segment.local,
+        remote: segment.remote,
+        cookie,
+        client_isn: syn.seq_number,
+        window_len: u16::try_from(config.tcp_rx_buffer_bytes).unwrap_or(u16::MAX),
+        window_scale: syn
+            .window_scale
+            .map(|_| window_scale_for(config.tcp_rx_buffer_bytes)),
+        max_seg_size: u16::try_from(max_seg_size).unwrap_or(u16::MAX),
+    })
+}
+
+/// The client's options if the segment in `frame` acknowledges a valid SYN cookie.
+fn cookie_options(
+    frame: &[u8],
+    segment: &HttpSegment,
+    capabilities: &DeviceCapabilities,
+    key: &CookieKey,
+    now_s: u64,
+) -> Option<CookieOptions> {
+    let tcp = parse_tcp(frame, segment, capabilities)?;
+    key.check(
+        segment.local,
+        segment.remote,
+        tcp.seq_number,
+        tcp.ack_number?,
+        now_s,
+    )
 }
 
 /// One already received frame, as the device `Interface::poll_ingress_single` takes: it yields
@@ -210,6 +574,8 @@ struct HttpSegment {
     remote: IpEndpoint,
     /// SYN without ACK or RST (RFC 9293 §3.5).
     initial_syn: bool,
+    /// ACK without SYN or RST: maybe the last step of a handshake answered with a cookie.
+    acknowledges: bool,
 }
 
 /// The TCP segment of `frame` if it is an Ethernet frame with a TCP segment to `port` on one of
@@ -225,6 +591,7 @@ fn http_segment(frame: &[u8], port: u16, local_addresses: &[IpAddress]) -> Optio
         local: IpEndpoint::new(location.destination, port),
         remote: IpEndpoint::new(location.source, tcp.src_port()),
         initial_syn: tcp.syn() && !tcp.ack() && !tcp.rst(),
+        acknowledges: tcp.ack() && !tcp.syn() && !tcp.rst(),
     })
 }
 

@@ -274,6 +274,9 @@ impl Harness {
         self.run_until(1000, |harness| {
             harness.state(handle) == tcp::State::Established
         });
+        // The server opens the connection when the client's ACK arrives (SYN cookies): one more
+        // round delivers it, so the server's time limits count from now.
+        self.round();
         handle
     }
 
