@@ -94,30 +94,20 @@ pub(super) struct SocketSlot {
 }
 
 impl HttpServer {
-    /// Moves every listener a SYN has taken into its client's bucket (see [`super::buckets`]);
-    /// removes listeners that closed. Returns whether any moved.
-    pub(super) fn adopt_taken_listeners(&mut self) -> bool {
-        let mut moved = false;
-        let mut index = 0;
-        while index < self.listeners.len() {
-            let handle = self.listeners[index].handle;
-            let socket = self.sockets.get::<tcp::Socket>(handle);
-            match socket.state() {
-                tcp::State::Listen => index += 1,
-                tcp::State::Closed | tcp::State::TimeWait => {
-                    self.sockets.remove(handle);
-                    self.listeners.swap_remove(index);
-                }
-                // Listeners leave LISTEN only through the gate (`open_from_cookie`), which
-                // takes them out of this list; anything else is not a listener any more.
-                _ => {
-                    self.sockets.remove(handle);
-                    self.listeners.swap_remove(index);
-                    moved = true;
-                }
+    /// Removes listeners that are no longer listening. Listeners leave LISTEN only through the
+    /// gate (`syn_gate::open_from_cookie`), which takes them out of the list first; one that
+    /// closed on its own (smoltcp) would otherwise hold a place in the backlog.
+    pub(super) fn drop_stale_listeners(&mut self) {
+        let HttpServer {
+            listeners, sockets, ..
+        } = self;
+        listeners.retain(|slot| {
+            let listening = sockets.get::<tcp::Socket>(slot.handle).state() == tcp::State::Listen;
+            if !listening {
+                sockets.remove(slot.handle);
             }
-        }
-        moved
+            listening
+        });
     }
 
     /// Puts a connection the gate opened from a listener into its client's bucket. At the

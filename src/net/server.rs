@@ -174,16 +174,17 @@ impl HttpServer {
             self.local_addresses.extend(addresses);
             let arp_watch = self.arp_watch();
             let mut frames_handled = false;
-            // Frame by frame, so that a listener taken by a SYN is replaced before the next SYN
-            // is looked at: with smoltcp's one-connection-per-listener model this is what lets
-            // a burst of SYNs larger than the backlog be accepted (up to `max_connections`).
-            // For the same reason the gate is re-evaluated after each frame.
+            // Frame by frame, so that a listener a handshake took is replaced before the next
+            // frame is looked at: with smoltcp's one-connection-per-listener model this is what
+            // lets a burst of handshakes larger than the backlog be accepted (up to
+            // `max_connections`). For the same reason the gate is re-evaluated after each frame.
             for _ in 0..INGRESS_FRAMES_PER_ROUND_MAX {
                 match self.receive_frame(now, device, listening, arp_watch) {
                     None => break,
                     Some(listener_event) => {
                         frames_handled = true;
-                        if listener_event && self.adopt_taken_listeners() {
+                        if listener_event {
+                            self.drop_stale_listeners();
                             listening = self.replenish_listeners(now_us);
                         }
                     }

@@ -287,7 +287,8 @@ def statistics(server: Server) -> dict[str, int] | None:
 # Counters worth naming in a check's line when they moved.
 REPORTED_COUNTERS = ("connections_accepted", "connections_refused", "requests_answered", "request_head_timeouts",
                      "keep_alive_timeouts", "connections_aborted", "idle_connections_reclaimed",
-                     "unstarted_connections_reclaimed", "syns_dropped_at_limit", "handshakes_abandoned",
+                     "unstarted_connections_reclaimed", "syns_dropped_at_limit", "syn_cookies_sent",
+                     "invalid_cookie_acks", "cookie_handshakes_failed",
                      "transmit_queue_full")
 
 
@@ -496,9 +497,10 @@ def idle_flood(server: Server, profile: Profile) -> AttackResult:
 
 
 def syn_flood(server: Server, profile: Profile) -> AttackResult:
-    """1,000 SYN/s from 10.0.5.100-250, which nobody holds: every one leaves a half-open socket
-    whose SYN-ACK goes nowhere. 3 s after the last SYN no connection may be open (our kernel's
-    `s`): none of them held a slot longer than that."""
+    """1,000 SYN/s from 10.0.5.100-250, which nobody holds: every one gets a SYN-ACK that goes
+    nowhere (ours: a SYN cookie, nothing kept; Linux: a half-open socket, or a cookie once its SYN
+    queue is full). 3 s after the last SYN no connection may be open (our kernel's `s`): none of
+    them held a slot longer than that."""
     duration_s = profile.syn_seconds
     argv = in_namespace(server.namespace, [sys.executable, str(AGENT), "synflood", server.address, str(server.port),
                                            "--source-first", SYN_SOURCE_FIRST, "--source-last", SYN_SOURCE_LAST,
@@ -542,9 +544,9 @@ def syn_flood(server: Server, profile: Profile) -> AttackResult:
         if settled["connections_open"] != 0:
             failures.append(f"{settled['connections_open']} connections still open {HALF_OPEN_LIMIT_S:g} s after the "
                             f"last SYN (half-open sockets held a slot longer than {HALF_OPEN_LIMIT_S:g} s)")
-        if before is not None and summary and settled["handshakes_abandoned"] - before["handshakes_abandoned"] \
+        if before is not None and summary and settled["syn_cookies_sent"] - before["syn_cookies_sent"] \
                 + settled["syns_dropped_at_limit"] - before["syns_dropped_at_limit"] == 0:
-            failures.append("the guest counted no abandoned handshake and no dropped SYN: did the flood reach it?")
+            failures.append("the guest counted no SYN cookie sent and no dropped SYN: did the flood reach it?")
     drops = describe_drops(drops_before, tap_drops(server))
     result.extra = "; ".join(extra + ([drops] if drops else []))
     return result
