@@ -6,7 +6,7 @@
 //! transmit pass (`poll_egress` asks each socket for a segment) and for the next deadline
 //! (`poll_at`). With thousands of connections in one set, every packet of every client would
 //! cost thousands of such checks. The server therefore keeps only the DHCP socket and the
-//! listeners in one small set, and moves each socket a SYN has taken into one of many small sets
+//! listeners in one small set, and moves each socket a handshake has taken into one of many small sets
 //! (buckets), chosen by a keyed hash of the client's address and port. The frame router
 //! (`syn_gate`) parses each TCP frame anyway; it looks up the frame's 4-tuple in its bucket and
 //! hands smoltcp that bucket's set alone. Each poll round then services and transmits only the

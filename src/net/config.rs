@@ -36,9 +36,11 @@ pub struct ServerConfig {
     /// A static IPv6 address besides the EUI-64 link-local one (smoltcp is built with
     /// `iface-max-addr-count-3`: room for IPv4, link-local and this one).
     pub ipv6: Option<StaticIpv6>,
-    /// Most simultaneous connections, half-open ones and closing ones included.
+    /// Most simultaneous connections, closing ones included (a handshake holds none: SYN
+    /// cookies).
     pub max_connections: usize,
-    /// Sockets kept listening at once: how many SYNs can arrive between two polls.
+    /// Sockets kept listening at once: how many handshakes can complete between two
+    /// replenishments (the server replaces a taken listener after each frame).
     pub listen_backlog: usize,
     /// Most simultaneous connections accepted beyond `max_connections` to answer `503`. While all
     /// of them are in use, new SYNs are dropped (the client retries them) instead of reset.

@@ -1,5 +1,5 @@
 //! The listener pool: smoltcp has no accept queue, so the server keeps
-//! [`ServerConfig::listen_backlog`] sockets listening and replaces each one as soon as a SYN takes
+//! [`ServerConfig::listen_backlog`] sockets listening and replaces each one as soon as a handshake takes
 //! it, below [`ServerConfig::max_connections`]; at the limit, or when the heap cannot hold another
 //! socket's buffers, one small overflow listener answers `503` (see "Accepting connections" in
 //! the [module documentation](super)).

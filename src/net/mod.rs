@@ -5,12 +5,17 @@
 //! The kernel owns the device and the clock; it calls [`HttpServer::poll`] whenever a frame may
 //! have arrived or the returned delay has passed, and sleeps (WFI) in between.
 //!
-//! **Accepting connections.** smoltcp has no accept queue: a listening socket turns into the
-//! connection it accepts, and a SYN that finds no listening socket is answered with RST. The
-//! server therefore keeps [`ServerConfig::listen_backlog`] sockets listening and replaces each
-//! one as soon as it is taken (never more than the connections still allowed), and moves the
-//! taken socket into its client's bucket (`buckets`: work per frame and per poll follows the
-//! events, not the number of open connections). At [`ServerConfig::max_connections`] it keeps
+//! **Accepting connections.** Every SYN to the HTTP port is answered by the frame router
+//! (`syn_gate`) with a SYN cookie (RFC 4987 §3.6, `syn_cookie`): the SYN-ACK's sequence number is
+//! a keyed hash of the connection that the client's ACK returns, so a handshake holds no socket,
+//! no memory and no slot until it is complete, and a SYN flood from forged addresses costs one
+//! SYN-ACK per SYN. smoltcp has no accept queue: a listening socket turns into the connection it
+//! accepts. The server keeps [`ServerConfig::listen_backlog`] sockets listening (never more than
+//! the connections still allowed); the ACK that returns a valid cookie turns one of them into
+//! the connection, which moves into its client's bucket (`buckets`: work per frame and per poll
+//! follows the events, not the number of open connections), and the listener is replaced before
+//! the next frame. An ACK without a valid cookie is answered with RST. At
+//! [`ServerConfig::max_connections`] it keeps
 //! one spare listener, as nginx reuses connections when it runs out: the connection the spare
 //! takes closes the connection idle longest between requests, else the oldest one that has not
 //! completed a request head (a crowd that connects and sends nothing, or slowloris, cannot lock
@@ -19,22 +24,17 @@
 //! Unavailable` with `Retry-After: 1`, then close — a clear answer instead of a reset. At most
 //! [`ServerConfig::overflow_connections_max`] such connections exist at once.
 //!
-//! **Half-open connections.** A socket in SYN-RECEIVED is aborted after 2.5 s, and at most
-//! 1,024 exist: beyond, the oldest is aborted (as a SYN cache drops its oldest entry), so a SYN
-//! flood from addresses that never answer holds a bounded number of sockets for a bounded time.
-//!
 //! **Memory.** Each listener's send buffer is sized when it is made, from the free heap: up to
 //! [`ServerConfig::tcp_tx_buffer_bytes`] while memory is plentiful, shrinking toward
 //! [`ServerConfig::TCP_TX_BUFFER_MIN_BYTES`] so that every connection slot still free keeps a
 //! floor (receive buffer, minimum send buffer, connection state) plus a reserve
 //! ([`MEMORY_RESERVE_BYTES`]). When even the floor does not fit, the listeners close (new
-//! clients get `503` or their SYN waits), half-open sockets older than half a second go first,
-//! and when the heap is nearly full connections stop reading request bytes until memory is
+//! clients get `503` or their SYN waits), and when the heap is nearly full connections stop reading request bytes until memory is
 //! back (the bytes wait in the sockets' receive buffers, TCP holds the clients).
 //!
 //! **Beyond every limit** — no listening socket at all, because the overflow slots are taken or
-//! the heap cannot hold even the overflow socket's buffers — a new SYN to the HTTP port is
-//! dropped unanswered rather than reset, as Linux does when a listener's accept queue is full
+//! the heap cannot hold even the overflow socket's buffers — a new SYN to the HTTP port (or the
+//! ACK of a cookie sent before) is dropped unanswered rather than reset, as Linux does when a listener's accept queue is full
 //! (`net.ipv4.tcp_abort_on_overflow` = 0, the default). The client retransmits its SYN after
 //! its retransmission timeout (RFC 6298 §2: 1 s at first, doubling), by which time capacity may
 //! be back; a reset would make it give up, or reconnect at once and be reset again. The drops are
@@ -62,7 +62,8 @@
 //! | `listeners` | the pool of listening sockets and the memory check before each new one |
 //! | `pump` | each socket's life (listening, serving, closing, retiring) and the bytes between it and its HTTP connection |
 //! | `access_log` | the access-log lines |
-//! | `syn_gate` | the frame router: each frame to its connection's bucket; drops SYNs beyond every limit, watches ARP for conflicts |
+//! | `syn_gate` | the frame router: each frame to its connection's bucket; answers SYNs with cookies and opens connections from their ACKs; drops SYNs beyond every limit, watches ARP for conflicts |
+| `syn_cookie` | the SYN cookie: its hash and layout, the SYN-ACK, the seed that gives smoltcp the cookie as initial sequence number |
 //! | [`offload`] | TCP checksum and segmentation offload: the frame edits, for NICs that have it |
 //! | `tcp_frame` | where the TCP segment sits in an Ethernet frame |
 

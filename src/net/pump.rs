@@ -57,7 +57,7 @@ pub(super) enum SocketRole {
 /// The life of one TCP socket of the server.
 #[derive(Debug)]
 pub(super) enum SocketPhase {
-    /// Waiting for a SYN.
+    /// Listening, until the ACK of a SYN cookie turns it into a connection.
     Listening,
     /// Connected; the HTTP connection runs.
     Serving(Box<Connection>),
@@ -78,9 +78,9 @@ pub(super) struct SocketSlot {
     pub(super) handle: SocketHandle,
     pub(super) role: SocketRole,
     pub(super) phase: SocketPhase,
-    /// The client, once a SYN has taken the socket (for the router and the log).
+    /// The client, once a handshake has taken the socket (for the router and the log).
     pub(super) peer: Option<IpEndpoint>,
-    /// Our end of the connection, once a SYN has taken the socket (for the router).
+    /// Our end of the connection, once a handshake has taken the socket (for the router).
     pub(super) local: Option<IpEndpoint>,
     /// An idle connection closed to make room at the connection limit (short close linger).
     pub(super) reclaimed: bool,
@@ -343,7 +343,7 @@ impl SocketPump<'_> {
         let linger_ms = close_linger_ms(config, slot);
         match &mut slot.phase {
             SocketPhase::Listening => match state {
-                // Back in LISTEN in a bucket, where no SYN is routed: it is done.
+                // Back in LISTEN in a bucket, where no handshake is routed: it is done.
                 tcp::State::Listen | tcp::State::Closed | tcp::State::TimeWait => false,
                 // The gate opens sockets from a SYN cookie with the client's ACK, so a socket
                 // reaches its bucket connected; one still in SYN-RECEIVED (a cookie handshake
