@@ -63,7 +63,7 @@
 //! | `pump` | each socket's life (listening, serving, closing, retiring) and the bytes between it and its HTTP connection |
 //! | `access_log` | the access-log lines |
 //! | `syn_gate` | the frame router: each frame to its connection's bucket; answers SYNs with cookies and opens connections from their ACKs; drops SYNs beyond every limit, watches ARP for conflicts |
-| `syn_cookie` | the SYN cookie: its hash and layout, the SYN-ACK, the seed that gives smoltcp the cookie as initial sequence number |
+//! | `syn_cookie` | the SYN cookie: its hash and layout, the SYN-ACK, the seed that gives smoltcp the cookie as initial sequence number |
 //! | [`offload`] | TCP checksum and segmentation offload: the frame edits, for NICs that have it |
 //! | `tcp_frame` | where the TCP segment sits in an Ethernet frame |
 
