@@ -27,6 +27,16 @@ const CLIENT_ISN: TcpSeqNumber = TcpSeqNumber(1000);
 /// A SYN to port 80 from `source` (port `source_port`), as an Ethernet frame, with the options
 /// a Linux client sends.
 fn syn(source: Ipv4Address, source_port: u16) -> Vec<u8> {
+    syn_with(source, source_port, Some(1460), Some(7))
+}
+
+/// The same with the MSS and window scale options given.
+fn syn_with(
+    source: Ipv4Address,
+    source_port: u16,
+    max_seg_size: Option<u16>,
+    window_scale: Option<u8>,
+) -> Vec<u8> {
     frame(
         source,
         &TcpRepr {
@@ -36,8 +46,8 @@ fn syn(source: Ipv4Address, source_port: u16) -> Vec<u8> {
             seq_number: CLIENT_ISN,
             ack_number: None,
             window_len: 64_000,
-            window_scale: Some(7),
-            max_seg_size: Some(1460),
+            window_scale,
+            max_seg_size,
             sack_permitted: true,
             sack_ranges: [None; 3],
             timestamp: Some(smoltcp::wire::TcpTimestampRepr::new(1, 0)),
@@ -290,6 +300,51 @@ fn the_cookie_ack_opens_the_connection_and_a_request_is_served() {
         );
         assert_eq!(server.statistics().connections_accepted, 1, "{name}");
         assert_eq!(server.statistics().cookie_handshakes_failed, 0, "{name}");
+    }
+}
+
+#[test]
+fn every_mss_and_window_scale_a_client_offers_gives_a_working_connection() {
+    for max_seg_size in [
+        None,
+        Some(88),
+        Some(536),
+        Some(1220),
+        Some(1459),
+        Some(9000),
+        Some(u16::MAX),
+    ] {
+        for window_scale in [None, Some(0), Some(7), Some(14), Some(15)] {
+            let name = format!("MSS {max_seg_size:?}, window scale {window_scale:?}");
+            let (mut server, mut server_end, mut peer) = server();
+            let client = Ipv4Address::new(198, 51, 100, 20);
+            inject(
+                &mut peer,
+                at(0),
+                &syn_with(client, 44_000, max_seg_size, window_scale),
+            );
+            server.poll(at(0), &mut server_end);
+            let syn_ack = segments(&mut peer, at(0)).syn_acks[0];
+            // Window scaling only if the client offered it (RFC 7323 §1.3).
+            assert_eq!(syn_ack.window_scale, window_scale.map(|_| 0), "{name}");
+            let request = common::get("/hello.txt");
+            inject(
+                &mut peer,
+                at(10),
+                &ack(client, 44_000, syn_ack.sequence + 1, &request),
+            );
+            let mut payload = Vec::new();
+            for ms in (10..3000).step_by(10) {
+                server.poll(at(ms), &mut server_end);
+                payload.extend(segments(&mut peer, at(ms)).payload);
+            }
+            let text = String::from_utf8_lossy(&payload).into_owned();
+            assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{name}: {text}");
+            assert!(
+                text.ends_with(std::str::from_utf8(common::HELLO).unwrap()),
+                "{name}"
+            );
+        }
     }
 }
 

@@ -149,7 +149,8 @@ pub struct ServerStatistics {
     /// of a head), the oldest first, closed at the connection limit to make room for a new
     /// client when no idle keep-alive connection was left.
     pub unstarted_connections_reclaimed: u64,
-    /// New connections' SYNs dropped unanswered because no socket was listening (every limit
+    /// New connections' SYNs (or the ACKs that complete their cookie handshakes) dropped
+    /// unanswered because no socket was listening (every limit
     /// reached, or too little memory); each client retries after its retransmission timeout.
     pub syns_dropped_at_limit: u64,
     /// ARP packets from other hosts that claimed our IPv4 address, or the one being probed
