@@ -38,12 +38,76 @@ const WAKE_GROUP_BUCKETS: usize = 32;
 /// A deadline of "none" in the deadline table.
 const NO_DEADLINE: u64 = u64::MAX;
 
+/// Socket entries a bucket's table gets when it first takes a socket (the table then doubles as
+/// needed): about the average per bucket the bucket count is sized for, with room to spare.
+const BUCKET_TABLE_INITIAL_ENTRIES: usize = 4;
+
 /// One bucket: a socket set and the slots of its sockets.
+///
+/// The set's table (a `Vec` of smoltcp's `SocketStorage`, about 500 bytes an entry) never
+/// shrinks by itself, and smoltcp grows it infallibly. The bucket therefore sizes it: it grows
+/// it fallibly before it would be full ([`SocketBuckets::insert`] rebuilds the set in a larger
+/// table, or refuses the socket when the heap cannot give one), and drops it when the bucket
+/// empties ([`Bucket::release_if_empty`]), so that a flood that once touched every bucket
+/// does not keep the memory of its high-water mark for good.
 pub(super) struct Bucket {
     pub(super) sockets: SocketSet<'static>,
     pub(super) slots: Vec<SocketSlot>,
+    /// Entries in the set's table, taken or free: the most sockets it has held at once.
+    table_length: usize,
+    /// Entries the table has room for without reallocating.
+    table_capacity: usize,
     /// Whether the bucket is in [`SocketBuckets::queued`] already.
     queued: bool,
+}
+
+impl Bucket {
+    fn empty() -> Bucket {
+        Bucket {
+            sockets: SocketSet::new(Vec::new()),
+            slots: Vec::new(),
+            table_length: 0,
+            table_capacity: 0,
+            queued: false,
+        }
+    }
+
+    /// Frees the socket table and the slot list of a bucket that holds no socket any more.
+    pub(super) fn release_if_empty(&mut self) {
+        if self.slots.is_empty() && self.table_capacity > 0 {
+            self.sockets = SocketSet::new(Vec::new());
+            self.slots = Vec::new();
+            self.table_length = 0;
+            self.table_capacity = 0;
+        }
+    }
+
+    /// Makes sure one more socket fits in the table and the slot list without an infallible
+    /// allocation: grows both (the table by moving every socket into a new set with twice the
+    /// room) when needed. Returns `false`, changing nothing, when the heap cannot give the room.
+    fn reserve_one(&mut self) -> bool {
+        if self.slots.try_reserve(1).is_err() {
+            return false;
+        }
+        // A free entry exists when fewer sockets are held than the table has entries.
+        if self.slots.len() < self.table_length || self.table_length < self.table_capacity {
+            return true;
+        }
+        let capacity = (self.table_capacity * 2).max(BUCKET_TABLE_INITIAL_ENTRIES);
+        let mut table = Vec::new();
+        if table.try_reserve_exact(capacity).is_err() {
+            return false;
+        }
+        let mut sockets = SocketSet::new(table);
+        for slot in &mut self.slots {
+            let socket = self.sockets.remove(slot.handle);
+            slot.handle = sockets.add(socket);
+        }
+        self.sockets = sockets;
+        self.table_length = self.slots.len();
+        self.table_capacity = capacity;
+        true
+    }
 }
 
 /// Every socket past LISTEN, in buckets (see the module documentation).
@@ -81,13 +145,7 @@ impl SocketBuckets {
             .max(1)
             .next_power_of_two()
             .min(BUCKET_COUNT_MAX);
-        let buckets = (0..bucket_count)
-            .map(|_| Bucket {
-                sockets: SocketSet::new(Vec::new()),
-                slots: Vec::new(),
-                queued: false,
-            })
-            .collect();
+        let buckets = (0..bucket_count).map(|_| Bucket::empty()).collect();
         SocketBuckets {
             buckets,
             queued: Vec::new(),
@@ -136,19 +194,28 @@ impl SocketBuckets {
     }
 
     /// Puts a socket a SYN has taken at `now_us` into its client's bucket and queues the bucket
-    /// (its SYN-ACK is to be sent). `slot.peer` and `slot.local` must be set.
+    /// (its SYN-ACK is to be sent). `slot.peer` and `slot.local` must be set. Returns `false`,
+    /// dropping the socket, when the heap cannot give the bucket room for it (see [`Bucket`]).
+    #[must_use]
     pub(super) fn insert(
         &mut self,
         socket: smoltcp::socket::Socket<'static>,
         mut slot: SocketSlot,
         now_us: u64,
-    ) {
+    ) -> bool {
         let index = slot.peer.map_or(0, |peer| self.bucket_of(peer));
+        if !self.buckets[index].reserve_one() {
+            return false;
+        }
         slot.due = true;
         if let Some(peer) = slot.peer {
             self.handshakes.push_back((index, peer, now_us));
         }
         let bucket = &mut self.buckets[index];
+        if bucket.slots.len() == bucket.table_length {
+            // No free entry: the set appends one (within the reserved room).
+            bucket.table_length += 1;
+        }
         slot.handle = bucket.sockets.add(socket);
         match slot.role {
             SocketRole::Regular => self.regular_count += 1,
@@ -156,6 +223,7 @@ impl SocketBuckets {
         }
         bucket.slots.push(slot);
         self.queue(index);
+        true
     }
 
     /// Queues bucket `index` for this poll round (a frame arrived for it, or a socket moved in).

@@ -48,6 +48,11 @@ pub struct HttpServer {
     pub(super) syn_drop_warned_at_us: Option<u64>,
     /// SYNs dropped since that warning.
     pub(super) syns_dropped_unreported: u64,
+    /// When the last warning about an allocation refused for want of memory was logged, in
+    /// microseconds.
+    pub(super) memory_warned_at_us: Option<u64>,
+    /// Such refusals since that warning.
+    pub(super) memory_refusals_unreported: u64,
     /// ARP announcements still to send for the current IPv4 address.
     pub(super) announcement: Option<PendingAnnouncement>,
     /// Whether the link is up (see [`ServerConfig::link_up_at_start`]).
@@ -112,6 +117,8 @@ impl HttpServer {
             local_addresses: Vec::new(),
             syn_drop_warned_at_us: None,
             syns_dropped_unreported: 0,
+            memory_warned_at_us: None,
+            memory_refusals_unreported: 0,
             announcement: None,
             link_up: false,
             claim: None,
