@@ -345,6 +345,70 @@ mod tests {
         assert!(buckets.take_queued().is_empty());
     }
 
+    /// A listening socket for the tests, with small buffers.
+    fn socket() -> smoltcp::socket::Socket<'static> {
+        let mut socket = smoltcp::socket::tcp::Socket::new(
+            smoltcp::socket::tcp::SocketBuffer::new(alloc::vec![0u8; 64]),
+            smoltcp::socket::tcp::SocketBuffer::new(alloc::vec![0u8; 64]),
+        );
+        socket.listen(80).unwrap();
+        smoltcp::socket::Socket::Tcp(socket)
+    }
+
+    fn slot(peer: IpEndpoint) -> SocketSlot {
+        SocketSlot {
+            handle: smoltcp::iface::SocketHandle::default(),
+            role: SocketRole::Regular,
+            phase: super::super::pump::SocketPhase::Listening,
+            peer: Some(peer),
+            local: None,
+            reclaimed: false,
+            due: false,
+            deadline_us: u64::MAX,
+        }
+    }
+
+    /// Sockets beyond the table's room move into a larger table with their slots' handles, and
+    /// an emptied bucket gives its table back.
+    #[test]
+    fn a_bucket_table_grows_with_valid_handles_and_is_freed_when_empty() {
+        let mut buckets = SocketBuckets::new(2, 1);
+        assert_eq!(buckets.buckets.len(), 1);
+        let peers: Vec<IpEndpoint> = (0..9u16)
+            .map(|port| IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(10, 0, 0, 1)), port))
+            .collect();
+        for &peer in &peers {
+            assert!(buckets.insert(socket(), slot(peer), 0));
+        }
+        let bucket = &mut buckets.buckets[0];
+        // 4, then 8, then 16 entries: the table doubled twice.
+        assert_eq!(bucket.table_capacity, 16);
+        assert_eq!(bucket.table_length, 9);
+        for slot in &bucket.slots {
+            // Every handle names a socket of the set (a stale one would panic here).
+            let socket = bucket
+                .sockets
+                .get::<smoltcp::socket::tcp::Socket>(slot.handle);
+            assert_eq!(socket.state(), smoltcp::socket::tcp::State::Listen);
+        }
+        assert_eq!(bucket.sockets.iter().count(), 9);
+        // A freed entry is taken again before the table grows.
+        let gone = bucket.slots.swap_remove(0);
+        bucket.sockets.remove(gone.handle);
+        bucket.release_if_empty();
+        assert_eq!(bucket.table_capacity, 16);
+        assert!(buckets.insert(socket(), slot(peers[0]), 0));
+        assert_eq!(buckets.buckets[0].table_length, 9);
+
+        let bucket = &mut buckets.buckets[0];
+        for slot in core::mem::take(&mut bucket.slots) {
+            bucket.sockets.remove(slot.handle);
+        }
+        bucket.release_if_empty();
+        assert_eq!((bucket.table_capacity, bucket.table_length), (0, 0));
+        assert_eq!(bucket.slots.capacity(), 0);
+    }
+
     #[test]
     fn clients_spread_over_the_buckets() {
         let buckets = SocketBuckets::new(4096, 12345);
