@@ -351,7 +351,7 @@ mod tests {
             smoltcp::socket::tcp::SocketBuffer::new(alloc::vec![0u8; 64]),
             smoltcp::socket::tcp::SocketBuffer::new(alloc::vec![0u8; 64]),
         );
-        socket.listen(80).unwrap();
+        assert!(socket.listen(80).is_ok());
         smoltcp::socket::Socket::Tcp(socket)
     }
 
