@@ -41,7 +41,9 @@ const SMALL_BLOCK_CLASSES: [usize; 8] = [32, 64, 128, 256, 512, 1024, 2048, 4096
 const SMALL_BLOCK_ALIGN: usize = 16;
 
 /// Most bytes kept per class on its list; beyond, freed blocks go back to the heap. The blocks
-/// on the lists count as used (the memory checks see less free memory, never more).
+/// on the lists count as free ([`free_bytes`]): an allocation the heap cannot serve first gives
+/// every listed block back to the heap (where it merges with its free neighbours) and tries
+/// again, so a listed block is never memory the server has lost.
 const SMALL_BLOCK_CACHE_BYTES_PER_CLASS: usize = 32 * 1024;
 
 /// A LIFO list of free blocks of one class: each holds the address of the next in its first
@@ -57,6 +59,48 @@ impl SmallBlockList {
         head: ptr::null_mut(),
         count: 0,
     };
+}
+
+impl HeapState {
+    /// Bytes in the blocks on the class lists.
+    fn cached_bytes(&self) -> usize {
+        self.small_blocks
+            .iter()
+            .zip(SMALL_BLOCK_CLASSES)
+            .map(|(list, class_bytes)| list.count * class_bytes)
+            .sum()
+    }
+
+    /// Gives every block on the class lists back to the main heap; returns whether there was any.
+    fn release_cached_blocks(&mut self) -> bool {
+        let mut released = false;
+        for (index, &class_bytes) in SMALL_BLOCK_CLASSES.iter().enumerate() {
+            let Ok(class_layout) = Layout::from_size_align(class_bytes, SMALL_BLOCK_ALIGN) else {
+                continue;
+            };
+            let list = &mut self.small_blocks[index];
+            while let Some(block) = NonNull::new(list.head) {
+                // SAFETY: `block` is a free block of this class from the main heap (only
+                // main-heap blocks are listed, see `dealloc`) whose first bytes hold the next
+                // block's address, written by `dealloc`.
+                list.head = unsafe { block.as_ptr().cast::<*mut u8>().read() };
+                list.count -= 1;
+                // SAFETY: the main heap handed the block out with this class layout (`alloc`)
+                // and nobody refers to it since `dealloc` listed it.
+                unsafe { self.heap.deallocate(block, class_layout) };
+                released = true;
+            }
+        }
+        released
+    }
+
+    /// A block of `layout` from the main heap, else the boot heap.
+    fn allocate_from_heaps(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        self.heap
+            .allocate_first_fit(layout)
+            .or_else(|()| self.boot.allocate_first_fit(layout))
+            .ok()
+    }
 }
 
 /// The class of `layout`, if it is small: its index and the layout blocks of the class have.
@@ -118,8 +162,11 @@ pub fn init_boot_heap() {
 pub struct HeapUsage {
     /// Bytes managed by the heap.
     pub size_bytes: usize,
-    /// Bytes allocated now.
+    /// Bytes allocated now (the free blocks kept on the size-class lists not included).
     pub used_bytes: usize,
+    /// Free small blocks kept on the size-class lists, counted in neither `used_bytes` nor
+    /// free space of the heap itself.
+    pub cached_bytes: usize,
     /// Most bytes ever allocated at once.
     pub high_water_bytes: usize,
 }
@@ -142,14 +189,18 @@ pub unsafe fn init(start: usize, size_bytes: usize) {
 pub fn usage() -> HeapUsage {
     // SAFETY: see `unsafe impl Sync`: nothing else touches the state while this runs.
     let state = unsafe { &*HEAP.state.get() };
+    let cached_bytes = state.cached_bytes();
     HeapUsage {
         size_bytes: state.heap.size() + state.boot.size(),
-        used_bytes: state.heap.used() + state.boot.used(),
+        used_bytes: (state.heap.used() + state.boot.used()).saturating_sub(cached_bytes),
+        cached_bytes,
         high_water_bytes: state.high_water_bytes,
     }
 }
 
-/// Bytes not allocated now (both heaps; fragmentation may make the largest block smaller).
+/// Bytes not allocated now (both heaps, the size-class lists' free blocks included: an
+/// allocation the heap cannot serve takes them back first). Fragmentation may make the largest
+/// block smaller, which is why the server allocates its large, client-driven buffers fallibly.
 pub fn free_bytes() -> usize {
     let usage = usage();
     usage.size_bytes.saturating_sub(usage.used_bytes)
@@ -168,7 +219,8 @@ pub fn main_heap_free_bytes() -> usize {
 // `dealloc` only returns blocks it handed out. A small layout is served as its class's layout
 // (larger, and aligned to `SMALL_BLOCK_ALIGN` ≥ its alignment), both when allocated and when
 // freed, so the heap always gets back the layout it handed out; a block on a class list is one
-// the heap handed out for that class layout and nobody else refers to.
+// the heap handed out for that class layout and nobody else refers to (and
+// `release_cached_blocks` gives such blocks back with that layout).
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: see `unsafe impl Sync`: this is the only live reference to the state.
@@ -186,18 +238,22 @@ unsafe impl GlobalAlloc for KernelHeap {
             }
         }
         let layout = class.map_or(layout, |(_, class_layout)| class_layout);
-        match state
-            .heap
-            .allocate_first_fit(layout)
-            .or_else(|()| state.boot.allocate_first_fit(layout))
-        {
-            Ok(block) => {
+        let block = state.allocate_from_heaps(layout).or_else(|| {
+            // Blocks parked on the class lists may be what is missing (or, merged with their
+            // neighbours, make the hole that is): give them back and try once more.
+            state
+                .release_cached_blocks()
+                .then(|| state.allocate_from_heaps(layout))
+                .flatten()
+        });
+        match block {
+            Some(block) => {
                 state.high_water_bytes = state
                     .high_water_bytes
                     .max(state.heap.used() + state.boot.used());
                 block.as_ptr()
             }
-            Err(()) => ptr::null_mut(),
+            None => ptr::null_mut(),
         }
     }
 

@@ -213,10 +213,12 @@ fn handle_console_input(summary: Option<&str>, no_network_note: &str) {
             b'm' => {
                 let usage = heap::usage();
                 console::print(format_args!(
-                    "heap: {} of {} KiB in use, high-water mark {} KiB\n",
+                    "heap: {} of {} KiB in use, high-water mark {} KiB ({} KiB free in the \
+                     small-block lists)\n",
                     usage.used_bytes / 1024,
                     usage.size_bytes / 1024,
-                    usage.high_water_bytes / 1024
+                    usage.high_water_bytes / 1024,
+                    usage.cached_bytes / 1024
                 ));
             }
             b's' => match summary {

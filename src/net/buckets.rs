@@ -37,12 +37,76 @@ const WAKE_GROUP_BUCKETS: usize = 32;
 /// A deadline of "none" in the deadline table.
 const NO_DEADLINE: u64 = u64::MAX;
 
+/// Socket entries a bucket's table gets when it first takes a socket (the table then doubles as
+/// needed): about the average per bucket the bucket count is sized for, with room to spare.
+const BUCKET_TABLE_INITIAL_ENTRIES: usize = 4;
+
 /// One bucket: a socket set and the slots of its sockets.
+///
+/// The set's table (a `Vec` of smoltcp's `SocketStorage`, about 500 bytes an entry) never
+/// shrinks by itself, and smoltcp grows it infallibly. The bucket therefore sizes it: it grows
+/// it fallibly before it would be full ([`SocketBuckets::insert`] rebuilds the set in a larger
+/// table, or refuses the socket when the heap cannot give one), and drops it when the bucket
+/// empties ([`Bucket::release_if_empty`]), so that a flood that once touched every bucket
+/// does not keep the memory of its high-water mark for good.
 pub(super) struct Bucket {
     pub(super) sockets: SocketSet<'static>,
     pub(super) slots: Vec<SocketSlot>,
+    /// Entries in the set's table, taken or free: the most sockets it has held at once.
+    table_length: usize,
+    /// Entries the table has room for without reallocating.
+    table_capacity: usize,
     /// Whether the bucket is in [`SocketBuckets::queued`] already.
     queued: bool,
+}
+
+impl Bucket {
+    fn empty() -> Bucket {
+        Bucket {
+            sockets: SocketSet::new(Vec::new()),
+            slots: Vec::new(),
+            table_length: 0,
+            table_capacity: 0,
+            queued: false,
+        }
+    }
+
+    /// Frees the socket table and the slot list of a bucket that holds no socket any more.
+    pub(super) fn release_if_empty(&mut self) {
+        if self.slots.is_empty() && self.table_capacity > 0 {
+            self.sockets = SocketSet::new(Vec::new());
+            self.slots = Vec::new();
+            self.table_length = 0;
+            self.table_capacity = 0;
+        }
+    }
+
+    /// Makes sure one more socket fits in the table and the slot list without an infallible
+    /// allocation: grows both (the table by moving every socket into a new set with twice the
+    /// room) when needed. Returns `false`, changing nothing, when the heap cannot give the room.
+    fn reserve_one(&mut self) -> bool {
+        if self.slots.try_reserve(1).is_err() {
+            return false;
+        }
+        // A free entry exists when fewer sockets are held than the table has entries.
+        if self.slots.len() < self.table_length || self.table_length < self.table_capacity {
+            return true;
+        }
+        let capacity = (self.table_capacity * 2).max(BUCKET_TABLE_INITIAL_ENTRIES);
+        let mut table = Vec::new();
+        if table.try_reserve_exact(capacity).is_err() {
+            return false;
+        }
+        let mut sockets = SocketSet::new(table);
+        for slot in &mut self.slots {
+            let socket = self.sockets.remove(slot.handle);
+            slot.handle = sockets.add(socket);
+        }
+        self.sockets = sockets;
+        self.table_length = self.slots.len();
+        self.table_capacity = capacity;
+        true
+    }
 }
 
 /// Every socket past LISTEN, in buckets (see the module documentation).
@@ -76,13 +140,7 @@ impl SocketBuckets {
             .max(1)
             .next_power_of_two()
             .min(BUCKET_COUNT_MAX);
-        let buckets = (0..bucket_count)
-            .map(|_| Bucket {
-                sockets: SocketSet::new(Vec::new()),
-                slots: Vec::new(),
-                queued: false,
-            })
-            .collect();
+        let buckets = (0..bucket_count).map(|_| Bucket::empty()).collect();
         SocketBuckets {
             buckets,
             queued: Vec::new(),
@@ -130,15 +188,24 @@ impl SocketBuckets {
     }
 
     /// Puts a socket a connection has taken into its client's bucket and queues the bucket (its
-    /// connection is to be serviced). `slot.peer` and `slot.local` must be set.
+    /// connection is to be serviced). `slot.peer` and `slot.local` must be set. Returns `false`,
+    /// dropping the socket, when the heap cannot give the bucket room for it (see [`Bucket`]).
+    #[must_use]
     pub(super) fn insert(
         &mut self,
         socket: smoltcp::socket::Socket<'static>,
         mut slot: SocketSlot,
-    ) {
+    ) -> bool {
         let index = slot.peer.map_or(0, |peer| self.bucket_of(peer));
+        if !self.buckets[index].reserve_one() {
+            return false;
+        }
         slot.due = true;
         let bucket = &mut self.buckets[index];
+        if bucket.slots.len() == bucket.table_length {
+            // No free entry: the set appends one (within the reserved room).
+            bucket.table_length += 1;
+        }
         slot.handle = bucket.sockets.add(socket);
         match slot.role {
             SocketRole::Regular => self.regular_count += 1,
@@ -146,6 +213,7 @@ impl SocketBuckets {
         }
         bucket.slots.push(slot);
         self.queue(index);
+        true
     }
 
     /// Queues bucket `index` for this poll round (a frame arrived for it, or a socket moved in).
@@ -265,6 +333,70 @@ mod tests {
         buckets.queue(41);
         assert_eq!(buckets.take_queued(), [40, 41]);
         assert!(buckets.take_queued().is_empty());
+    }
+
+    /// A listening socket for the tests, with small buffers.
+    fn socket() -> smoltcp::socket::Socket<'static> {
+        let mut socket = smoltcp::socket::tcp::Socket::new(
+            smoltcp::socket::tcp::SocketBuffer::new(alloc::vec![0u8; 64]),
+            smoltcp::socket::tcp::SocketBuffer::new(alloc::vec![0u8; 64]),
+        );
+        assert!(socket.listen(80).is_ok());
+        smoltcp::socket::Socket::Tcp(socket)
+    }
+
+    fn slot(peer: IpEndpoint) -> SocketSlot {
+        SocketSlot {
+            handle: smoltcp::iface::SocketHandle::default(),
+            role: SocketRole::Regular,
+            phase: super::super::pump::SocketPhase::Listening,
+            peer: Some(peer),
+            local: None,
+            reclaimed: false,
+            due: false,
+            deadline_us: u64::MAX,
+        }
+    }
+
+    /// Sockets beyond the table's room move into a larger table with their slots' handles, and
+    /// an emptied bucket gives its table back.
+    #[test]
+    fn a_bucket_table_grows_with_valid_handles_and_is_freed_when_empty() {
+        let mut buckets = SocketBuckets::new(2, 1);
+        assert_eq!(buckets.buckets.len(), 1);
+        let peers: Vec<IpEndpoint> = (0..9u16)
+            .map(|port| IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(10, 0, 0, 1)), port))
+            .collect();
+        for &peer in &peers {
+            assert!(buckets.insert(socket(), slot(peer)));
+        }
+        let bucket = &mut buckets.buckets[0];
+        // 4, then 8, then 16 entries: the table doubled twice.
+        assert_eq!(bucket.table_capacity, 16);
+        assert_eq!(bucket.table_length, 9);
+        for slot in &bucket.slots {
+            // Every handle names a socket of the set (a stale one would panic here).
+            let socket = bucket
+                .sockets
+                .get::<smoltcp::socket::tcp::Socket>(slot.handle);
+            assert_eq!(socket.state(), smoltcp::socket::tcp::State::Listen);
+        }
+        assert_eq!(bucket.sockets.iter().count(), 9);
+        // A freed entry is taken again before the table grows.
+        let gone = bucket.slots.swap_remove(0);
+        bucket.sockets.remove(gone.handle);
+        bucket.release_if_empty();
+        assert_eq!(bucket.table_capacity, 16);
+        assert!(buckets.insert(socket(), slot(peers[0])));
+        assert_eq!(buckets.buckets[0].table_length, 9);
+
+        let bucket = &mut buckets.buckets[0];
+        for slot in core::mem::take(&mut bucket.slots) {
+            bucket.sockets.remove(slot.handle);
+        }
+        bucket.release_if_empty();
+        assert_eq!((bucket.table_capacity, bucket.table_length), (0, 0));
+        assert_eq!(bucket.slots.capacity(), 0);
     }
 
     #[test]

@@ -165,4 +165,14 @@ pub struct ServerStatistics {
     /// Handshakes whose ACK held a valid cookie but whose socket did not reach ESTABLISHED
     /// (smoltcp drew another initial sequence number); always 0 unless smoltcp changed.
     pub cookie_handshakes_failed: u64,
+    /// Listening sockets not made because the heap could not give their buffers (the free
+    /// memory was in holes too small): new clients then got `503` or had their SYN dropped.
+    pub socket_buffer_allocation_failures: u64,
+    /// Connections dropped because the heap could not give the room to file them (the
+    /// bucket's socket table could not grow): the client's next segment is answered with RST.
+    pub connection_allocation_failures: u64,
+    /// Times a connection's input buffer could not grow because the heap could not give the
+    /// room; the bytes wait in the socket (TCP holds the client) until memory is back or the
+    /// request-head timeout closes the connection.
+    pub input_allocation_failures: u64,
 }

@@ -4,7 +4,7 @@
 //! socket's buffers, one small overflow listener answers `503` (see "Accepting connections" in
 //! the [module documentation](super)).
 
-use alloc::vec;
+use alloc::vec::Vec;
 
 use log::warn;
 use smoltcp::iface::SocketHandle;
@@ -41,7 +41,30 @@ const SURPLUS_SHARE_DIVISOR: usize = 32;
 /// close and memory is back.
 pub const READ_PAUSE_FREE_BYTES: usize = MEMORY_RESERVE_BYTES / 2;
 
+/// Shortest time between two warnings about allocations refused for want of memory, in
+/// microseconds: a flood must not flood the console too.
+const MEMORY_WARNING_INTERVAL_US: u64 = 1_000_000;
+
 impl HttpServer {
+    /// Logs `what` (an allocation the heap could not give, which the server refused instead of
+    /// failing) at most once a second, with how many such refusals came since the last line.
+    pub(super) fn warn_memory(&mut self, now_us: u64, what: core::fmt::Arguments<'_>) {
+        self.memory_refusals_unreported += 1;
+        if self
+            .memory_warned_at_us
+            .is_some_and(|warned_us| now_us < warned_us.saturating_add(MEMORY_WARNING_INTERVAL_US))
+        {
+            return;
+        }
+        warn!(
+            "net: {what}; refused ({} such refusals since the last report, {} connections open)",
+            self.memory_refusals_unreported,
+            self.buckets.socket_count()
+        );
+        self.memory_warned_at_us = Some(now_us);
+        self.memory_refusals_unreported = 0;
+    }
+
     /// The send buffer for a new regular listener given the free heap (`None`: unknown), or
     /// `None` when even the floor does not fit: the receive buffer,
     /// [`ServerConfig::TCP_TX_BUFFER_MIN_BYTES`] and [`CONNECTION_STATE_BYTES`], for this socket
@@ -115,11 +138,14 @@ impl HttpServer {
         }
         while regular_listening < wanted {
             let tx_bytes = send_buffer_bytes.unwrap_or(ServerConfig::TCP_TX_BUFFER_MIN_BYTES);
-            if !self.add_listener(
-                SocketRole::Regular,
-                self.config.tcp_rx_buffer_bytes,
-                tx_bytes,
-            ) {
+            let rx_bytes = self.config.tcp_rx_buffer_bytes;
+            // The free heap may be in holes too small for the window the count allows: then the
+            // floor's send buffer, which every connection is guaranteed anyway.
+            let minimum_tx_bytes = ServerConfig::TCP_TX_BUFFER_MIN_BYTES.min(tx_bytes);
+            let added = self.add_listener(SocketRole::Regular, rx_bytes, tx_bytes, now_us)
+                || (minimum_tx_bytes < tx_bytes
+                    && self.add_listener(SocketRole::Regular, rx_bytes, minimum_tx_bytes, now_us));
+            if !added {
                 return regular_listening > 0 || overflow_listener.is_some();
             }
             regular_listening += 1;
@@ -136,6 +162,7 @@ impl HttpServer {
                 SocketRole::Overflow,
                 OVERFLOW_BUFFER_BYTES,
                 OVERFLOW_BUFFER_BYTES,
+                now_us,
             ),
             (false, Some(handle)) => {
                 // Capacity is back: the overflow listener must not take connections a regular
@@ -151,11 +178,33 @@ impl HttpServer {
     }
 
     /// Adds a listening socket with buffers of `rx_bytes` and `tx_bytes`; returns whether it
-    /// listens.
-    fn add_listener(&mut self, role: SocketRole, rx_bytes: usize, tx_bytes: usize) -> bool {
+    /// listens. When the heap cannot give the buffers (the free memory is in holes too small),
+    /// no socket is made: counted in [`ServerStatistics::socket_buffer_allocation_failures`]
+    /// and logged at most once a second.
+    ///
+    /// [`ServerStatistics::socket_buffer_allocation_failures`]:
+    ///     super::ServerStatistics::socket_buffer_allocation_failures
+    fn add_listener(
+        &mut self,
+        role: SocketRole,
+        rx_bytes: usize,
+        tx_bytes: usize,
+        now_us: u64,
+    ) -> bool {
+        let buffers = zeroed_buffer(rx_bytes).zip(zeroed_buffer(tx_bytes));
+        let Some((rx_buffer, tx_buffer)) = buffers else {
+            self.statistics.socket_buffer_allocation_failures += 1;
+            self.warn_memory(
+                now_us,
+                format_args!(
+                    "no room in the heap for socket buffers of {rx_bytes} + {tx_bytes} bytes"
+                ),
+            );
+            return false;
+        };
         let mut socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0u8; rx_bytes]),
-            tcp::SocketBuffer::new(vec![0u8; tx_bytes]),
+            tcp::SocketBuffer::new(rx_buffer),
+            tcp::SocketBuffer::new(tx_buffer),
         );
         // A server gains nothing from delaying ACKs (smoltcp PR #935: they held back window
         // updates); responses are written whole, so Nagle would only delay the last segment.
@@ -190,4 +239,13 @@ impl HttpServer {
         });
         true
     }
+}
+
+/// A buffer of `bytes` zeros, or `None` when the heap cannot give it: the allocator's failure is
+/// an answer here, not a panic (`Vec::try_reserve_exact`).
+pub(super) fn zeroed_buffer(bytes: usize) -> Option<Vec<u8>> {
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(bytes).ok()?;
+    buffer.resize(bytes, 0);
+    Some(buffer)
 }

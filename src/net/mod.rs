@@ -30,7 +30,15 @@
 //! floor (receive buffer, minimum send buffer, connection state) plus a reserve
 //! ([`MEMORY_RESERVE_BYTES`]). When even the floor does not fit, the listeners close (new
 //! clients get `503` or their SYN waits), and when the heap is nearly full connections stop reading request bytes until memory is
-//! back (the bytes wait in the sockets' receive buffers, TCP holds the clients).
+//! back (the bytes wait in the sockets' receive buffers, TCP holds the clients), and a request
+//! head that times out closes the connection without the `408`.
+//!
+//! The free-byte count cannot promise a block of a given size (the heap fragments), so every
+//! allocation whose size or count a client drives is fallible and refused when the heap cannot
+//! give it, never a panic: a listener's buffers (the send buffer falls back to the floor, else
+//! no listener: `503` or a dropped SYN), a bucket's socket table (the new connection is dropped;
+//! the client's retry may find room), a connection's input buffer (the bytes stay in the
+//! socket). Each is counted in [`ServerStatistics`] and logged at most once a second.
 //!
 //! **Beyond every limit** — no listening socket at all, because the overflow slots are taken or
 //! the heap cannot hold even the overflow socket's buffers — a new SYN to the HTTP port (or the

@@ -126,8 +126,14 @@ impl HttpServer {
             slot.role = SocketRole::Overflow;
             self.buckets.spare_blocked_until_us = now_us.saturating_add(SPARE_BLOCKED_MS * 1000);
         }
-        self.buckets
-            .insert(smoltcp::socket::Socket::Tcp(socket), slot);
+        if !self
+            .buckets
+            .insert(smoltcp::socket::Socket::Tcp(socket), slot)
+        {
+            // The socket is dropped unanswered: the client's next segment gets RST.
+            self.statistics.connection_allocation_failures += 1;
+            self.warn_memory(now_us, format_args!("no room to file a new connection"));
+        }
     }
 
     /// Services the sockets of every bucket that received a frame, took a socket or has a
@@ -162,9 +168,6 @@ impl HttpServer {
             now_us,
             statistics,
             progressed: false,
-            reading_paused: config
-                .free_memory_bytes
-                .is_some_and(|free| free() < READ_PAUSE_FREE_BYTES),
         };
         for &index in &queued {
             let bucket = &mut buckets.buckets[index];
@@ -202,6 +205,7 @@ impl HttpServer {
                 .filter(|&deadline_us| deadline_us != u64::MAX)
                 .chain(smoltcp_deadline_us)
                 .min();
+            bucket.release_if_empty();
             buckets.regular_count -= regular_removed;
             buckets.overflow_count -= overflow_removed;
             buckets.reclaimed_count -= reclaimed_removed;
@@ -314,6 +318,7 @@ struct ServeOutcome {
     bytes_moved: bool,
     requests_answered: u64,
     bytes_sent: u64,
+    input_allocation_failures: u64,
     timeout: Option<TimeoutEvent>,
 }
 
@@ -330,9 +335,6 @@ struct SocketPump<'server> {
     statistics: &'server mut ServerStatistics,
     /// Whether any socket moved bytes or changed phase so far.
     progressed: bool,
-    /// The heap is nearly full ([`READ_PAUSE_FREE_BYTES`]): connections read no request bytes
-    /// (they stay in the sockets' receive buffers) until memory is back.
-    reading_paused: bool,
 }
 
 impl SocketPump<'_> {
@@ -410,6 +412,7 @@ impl SocketPump<'_> {
                 self.progressed |= moved.bytes_moved;
                 self.statistics.requests_answered += moved.requests_answered;
                 self.statistics.bytes_sent += moved.bytes_sent;
+                self.statistics.input_allocation_failures += moved.input_allocation_failures;
                 match moved.timeout {
                     Some(TimeoutEvent::RequestHead) => {
                         self.statistics.request_head_timeouts += 1;
@@ -477,6 +480,17 @@ impl SocketPump<'_> {
         }
     }
 
+    /// Whether the heap is nearly full ([`READ_PAUSE_FREE_BYTES`]): then connections read no
+    /// request bytes (they stay in the sockets' receive buffers) until memory is back, and time
+    /// out without a response (see [`Connection::set_memory_short`]). Asked for each socket, not
+    /// once a round: a round that serves thousands of connections could otherwise spend the
+    /// whole reserve.
+    fn memory_short(&self) -> bool {
+        self.config
+            .free_memory_bytes
+            .is_some_and(|free| free() < READ_PAUSE_FREE_BYTES)
+    }
+
     /// The caller's clock when it has one (never earlier than the poll's instant), in
     /// microseconds: request records then show how long each response took within one poll.
     fn current_us(&self) -> u64 {
@@ -495,11 +509,14 @@ impl SocketPump<'_> {
         let (context, now_us) = (&self.response, self.now_us);
         let requests_before = connection.requests_answered();
         let bytes_before = connection.bytes_transmitted();
+        let input_failures_before = connection.input_allocation_failures();
+        let memory_short = self.memory_short();
+        connection.set_memory_short(memory_short);
         let mut bytes_moved = false;
         // Two passes: output drained in the first can let parsing resume in the second.
         for _ in 0..2 {
             // The receive buffer is a ring: up to two contiguous pieces.
-            while socket.can_recv() && !self.reading_paused {
+            while socket.can_recv() && !memory_short {
                 match socket.recv(|bytes| {
                     let consumed = connection.receive(bytes, self.current_us(), context);
                     (consumed, consumed)
@@ -528,6 +545,8 @@ impl SocketPump<'_> {
             bytes_moved,
             requests_answered: connection.requests_answered() - requests_before,
             bytes_sent: connection.bytes_transmitted() - bytes_before,
+            input_allocation_failures: connection.input_allocation_failures()
+                - input_failures_before,
             timeout,
         }
     }

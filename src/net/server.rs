@@ -56,6 +56,11 @@ pub struct HttpServer {
     pub(super) cookie_key: CookieKey,
     /// When a failed cookie handshake was last reported, in microseconds.
     pub(super) cookie_failure_warned_at_us: Option<u64>,
+    /// When the last warning about an allocation refused for want of memory was logged, in
+    /// microseconds.
+    pub(super) memory_warned_at_us: Option<u64>,
+    /// Such refusals since that warning.
+    pub(super) memory_refusals_unreported: u64,
     /// ARP announcements still to send for the current IPv4 address.
     pub(super) announcement: Option<PendingAnnouncement>,
     /// Whether the link is up (see [`ServerConfig::link_up_at_start`]).
@@ -116,7 +121,8 @@ impl HttpServer {
             dhcp_handle: None,
             ipv4_source: Ipv4Source::Unconfigured { since_us: now_us },
             listeners: Vec::new(),
-            scratch: SocketSet::new(Vec::new()),
+            // Room for its one socket now, so that no handshake has to allocate it.
+            scratch: SocketSet::new(Vec::with_capacity(1)),
             buckets,
             statistics: ServerStatistics::default(),
             local_addresses: Vec::new(),
@@ -124,6 +130,8 @@ impl HttpServer {
             syns_dropped_unreported: 0,
             cookie_key,
             cookie_failure_warned_at_us: None,
+            memory_warned_at_us: None,
+            memory_refusals_unreported: 0,
             announcement: None,
             link_up: false,
             claim: None,

@@ -18,6 +18,9 @@ use crate::http::{
 /// Input buffer capacity kept between requests; a larger buffer (grown by a large head) is freed.
 const INPUT_RETAINED_BYTES: usize = 4096;
 
+/// Input buffer capacity first allocated: a typical request head (a browser's is 400-800 bytes).
+const INPUT_INITIAL_BYTES: usize = 1024;
+
 /// The interim response sent ahead of the final one to a client that expects it
 /// (RFC 9110 §15.2.1, §10.1.1).
 const CONTINUE_INTERIM_RESPONSE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -90,6 +93,13 @@ impl Connection {
                 return consumed;
             }
             let taken = room.min(rest.len());
+            if !self.reserve_input(taken) {
+                // The heap cannot give the buffer more room: the bytes stay with the transport
+                // (TCP flow control holds the client) until memory is back, or the request-head
+                // timeout ends the connection.
+                self.input_allocation_failures += 1;
+                return consumed;
+            }
             self.input
                 .extend_from_slice(rest.get(..taken).unwrap_or(&[]));
             consumed += taken;
@@ -97,6 +107,27 @@ impl Connection {
                 self.request_started_us = Some(now_us);
             }
         }
+    }
+
+    /// Makes room in the input buffer for `additional` more bytes without an infallible
+    /// allocation: the buffer at least doubles (from [`INPUT_INITIAL_BYTES`]), but never beyond
+    /// the input capacity, which a client could otherwise make every connection overshoot by
+    /// up to half. Returns whether the room is there.
+    fn reserve_input(&mut self, additional: usize) -> bool {
+        let needed = self.input.len().saturating_add(additional);
+        if needed <= self.input.capacity() {
+            return true;
+        }
+        let target = self
+            .input
+            .capacity()
+            .saturating_mul(2)
+            .max(INPUT_INITIAL_BYTES)
+            .min(self.input_capacity)
+            .max(needed);
+        self.input
+            .try_reserve_exact(target - self.input.len())
+            .is_ok()
     }
 
     /// The client closed its sending half (TCP FIN): no more requests will come. Complete
@@ -253,7 +284,16 @@ impl Connection {
             matches!(outcome, ParseOutcome::Partial).then(|| PartialHead::of(&self.input));
         match outcome {
             ParseOutcome::Partial => {
-                if self.input.len() >= self.input_capacity {
+                if self.input.len() >= self.input_capacity && self.refusing {
+                    // A refusing connection keeps a small buffer: whatever the head holds
+                    // beyond, the answer is the same `503`.
+                    let response = status_response(Status::ServiceUnavailable, false, context);
+                    self.queue_final(
+                        response,
+                        String::from("(over the connection limit)"),
+                        now_us,
+                    );
+                } else if self.input.len() >= self.input_capacity {
                     // The parser should have rejected a head this long; answer as it would.
                     let response = error_response(
                         &RequestError::HeaderSectionTooLarge,

@@ -65,6 +65,12 @@ pub use timers::{ConnectionTimeouts, TimeoutEvent};
 /// files are cheap (a head and a slice), but a client could otherwise queue thousands of them.
 pub const MAX_QUEUED_RESPONSES: usize = 16;
 
+/// Bound on the input buffer of a refusing connection ([`Connection::new_refusing`]): enough for
+/// a typical request head, whose method tells whether the `503` carries content (HEAD). A longer
+/// head is answered the same `503` once this much of it is in, so that the overflow connections
+/// cannot hold a full-size head buffer each.
+pub const REFUSING_INPUT_MAX_BYTES: usize = 2048;
+
 /// What a response needs besides the request: the site, the response settings and the time of
 /// day (for `Date`), borrowed from the server for one call.
 #[derive(Debug, Clone, Copy)]
@@ -165,6 +171,10 @@ pub struct Connection {
     requests_answered: u64,
     /// Bytes handed to the transport over the connection's life.
     bytes_transmitted: u64,
+    /// Times the input buffer could not grow because the heap could not give the room.
+    input_allocation_failures: u64,
+    /// The server's heap is nearly exhausted ([`Connection::set_memory_short`]).
+    memory_short: bool,
 }
 
 impl Connection {
@@ -204,13 +214,15 @@ impl Connection {
             finished_records: Vec::new(),
             requests_answered: 0,
             bytes_transmitted: 0,
+            input_allocation_failures: 0,
+            memory_short: false,
         }
     }
 
     /// A connection accepted while the server is at its connection limit: it reads one request
-    /// head and answers `503 Service Unavailable` with `Retry-After: 1`, then closes
-    /// (RFC 9110 §15.6.4, §10.2.3). If the head does not arrive within the request-head
-    /// timeout, it answers the same `503` (not `408`) and closes.
+    /// head (at most [`REFUSING_INPUT_MAX_BYTES`] of it) and answers `503 Service Unavailable`
+    /// with `Retry-After: 1`, then closes (RFC 9110 §15.6.4, §10.2.3). If the head does not
+    /// arrive within the request-head timeout, it answers the same `503` (not `408`) and closes.
     pub fn new_refusing(
         now_us: u64,
         limits: Limits,
@@ -219,6 +231,7 @@ impl Connection {
     ) -> Self {
         let mut connection = Connection::new(now_us, limits, timeouts, access_log);
         connection.refusing = true;
+        connection.input_capacity = connection.input_capacity.min(REFUSING_INPUT_MAX_BYTES);
         connection
     }
 
@@ -288,6 +301,21 @@ impl Connection {
     /// Bytes handed to the transport so far.
     pub fn bytes_transmitted(&self) -> u64 {
         self.bytes_transmitted
+    }
+
+    /// Times so far that received bytes were left with the transport because the heap could
+    /// not give the input buffer room for them.
+    pub fn input_allocation_failures(&self) -> u64 {
+        self.input_allocation_failures
+    }
+
+    /// Tells the connection whether the server's heap is nearly exhausted. While it is, a
+    /// request-head timeout closes the connection without the `408` (or, refusing, `503`) the
+    /// connection layer would build: RFC 9110 §15.5.9 makes that response a courtesy, and a
+    /// crowd of heads timing out together (slowloris) must not spend the last of the heap on
+    /// them.
+    pub fn set_memory_short(&mut self, short: bool) {
+        self.memory_short = short;
     }
 
     /// Bytes waiting in the input buffer (unparsed request bytes); at most

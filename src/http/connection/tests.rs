@@ -697,3 +697,84 @@ fn a_closing_response_does_not_wait_for_the_chunked_body() {
     assert_eq!(statuses(&drain(&mut connection, 4096, 2)), [200]);
     assert_eq!(connection.disposition(), Disposition::Close);
 }
+
+/// A head trickled up to the limit grows the input buffer in steps that never pass the head
+/// limit: with `Vec`'s own doubling a 16 KiB buffer became 32 KiB for a head limit of 24 KiB,
+/// half again the memory a client can make each connection hold.
+#[test]
+fn the_input_buffer_never_grows_past_the_head_limit() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let mut connection = new_connection(0);
+    // Long fields, so that the head reaches the size limit before the field-count limit.
+    let mut field = b"X-Filler: ".to_vec();
+    field.resize(900, b'a');
+    field.extend_from_slice(b"\r\n");
+    let mut head = b"GET /hello.txt HTTP/1.1\r\n".to_vec();
+    while head.len() < connection.input_capacity {
+        head.extend_from_slice(&field);
+    }
+    let mut offset = 0;
+    let mut largest_capacity = 0;
+    for now_us in 1..10_000u64 {
+        let end = (offset + 1000).min(head.len());
+        offset += connection.receive(&head[offset..end], now_us, &context);
+        largest_capacity = largest_capacity.max(connection.input.capacity());
+        if offset == head.len() || connection.has_output() {
+            break;
+        }
+    }
+    assert!(
+        largest_capacity <= connection.input_capacity,
+        "input buffer grew to {largest_capacity} bytes for a limit of {}",
+        connection.input_capacity
+    );
+    // Far past 16 KiB: the buffer did grow beyond the doubling step that used to overshoot.
+    assert!(
+        largest_capacity > 16 * 1024,
+        "grew to {largest_capacity} only"
+    );
+}
+
+/// A refusing (overflow) connection holds at most `REFUSING_INPUT_MAX_BYTES` of a head and
+/// answers `503` (not `431`) when a longer one fills it.
+#[test]
+fn a_refusing_connection_answers_a_long_head_503_from_a_small_buffer() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    let mut connection =
+        Connection::new_refusing(0, Limits::default(), ConnectionTimeouts::default(), false);
+    let mut head = b"GET /hello.txt HTTP/1.1\r\n".to_vec();
+    while head.len() < 3 * REFUSING_INPUT_MAX_BYTES {
+        head.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+    connection.receive(&head, 1, &context);
+    assert!(connection.input.capacity() <= REFUSING_INPUT_MAX_BYTES);
+    let output = drain(&mut connection, 4096, 2);
+    assert_eq!(statuses(&output), [503]);
+    assert_eq!(connection.disposition(), Disposition::Close);
+}
+
+/// While the heap is short a head timeout closes without building the `408`; otherwise the
+/// `408` is sent (the same connection, the same times).
+#[test]
+fn a_head_timeout_while_memory_is_short_closes_without_a_response() {
+    let (site, settings) = (site(), settings());
+    let context = context(&site, &settings);
+    for short in [false, true] {
+        let mut connection = new_connection(0);
+        assert_eq!(connection.receive(b"GET /hel", 1, &context), 8);
+        connection.set_memory_short(short);
+        assert_eq!(
+            connection.poll_timers(10_000_000, &context),
+            Some(TimeoutEvent::RequestHead)
+        );
+        let output = drain(&mut connection, 4096, 10_000_000);
+        if short {
+            assert!(output.is_empty());
+        } else {
+            assert_eq!(statuses(&output), [408]);
+        }
+        assert_eq!(connection.disposition(), Disposition::Close);
+    }
+}

@@ -94,6 +94,11 @@ impl Connection {
         if let Some(started_us) = self.request_started_us
             && expired(started_us, self.timeouts.request_head_ms)
         {
+            if self.memory_short {
+                // No room for a response: close without one (see `set_memory_short`).
+                self.end_input();
+                return Some(TimeoutEvent::RequestHead);
+            }
             // RFC 9110 §15.5.9: 408 tells the client the server closes rather than keep waiting.
             // A refusing connection answers 503 regardless (§15.6.4): the client is not slow,
             // the server is full, and `Retry-After` says when to come back.
