@@ -417,6 +417,44 @@ fn clients_get_503_when_memory_runs_low_and_are_served_when_it_is_back() {
 }
 
 /// Free heap for the next test alone (tests run in parallel; each fake needs its own static).
+static SHORT_MEMORY_BYTES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(usize::MAX);
+
+fn short_free_memory() -> usize {
+    SHORT_MEMORY_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Memory, not the connection limit, runs short while a connection sits idle between requests
+/// (an idle flood at 16 MiB): a newcomer takes its place, as at the connection limit, instead
+/// of getting `503`.
+#[test]
+fn a_newcomer_takes_an_idle_connections_place_when_memory_is_short() {
+    let mut config = test_config();
+    config.free_memory_bytes = Some(short_free_memory);
+    let mut harness = Harness::new(config);
+    let idle = harness.connect();
+    assert_eq!(
+        harness.request(idle, &get("/hello.txt"), &[false])[0].status,
+        200
+    );
+    // Room for the overflow socket, not for a regular one beyond the reserve.
+    SHORT_MEMORY_BYTES.store(
+        bareserve::net::MEMORY_RESERVE_BYTES + 8 * 1024,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    harness.settle();
+    let newcomer = harness.connect();
+    assert_eq!(
+        harness.request(newcomer, &get("/hello.txt"), &[false])[0].status,
+        200
+    );
+    harness.run_until(2000, |harness| harness.peer_closed(idle));
+    let statistics = harness.server.statistics();
+    assert_eq!(statistics.idle_connections_reclaimed, 1);
+    assert_eq!(statistics.connections_refused, 0);
+}
+
+/// Free heap for the next test alone (tests run in parallel; each fake needs its own static).
 static SCARCE_MEMORY_BYTES: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(usize::MAX);
 
@@ -439,11 +477,11 @@ fn a_syn_waits_instead_of_a_reset_when_memory_is_too_low_even_for_a_503() {
         harness.request(first, &get("/hello.txt"), &[false])[0].status,
         200
     );
-    // Too little for any new socket (the overflow socket needs 8 KiB besides the reserve): the
-    // listeners close, and a new client's SYN is dropped, not reset; the connection already
-    // open is still served.
+    // Too little for any new socket (the overflow socket needs 8 KiB besides the reserve, a
+    // spare one to take an idle connection's place half the reserve): the listeners close, and
+    // a new client's SYN is dropped, not reset; the connection already open is still served.
     SCARCE_MEMORY_BYTES.store(
-        bareserve::net::MEMORY_RESERVE_BYTES + 1024,
+        bareserve::net::MEMORY_RESERVE_BYTES / 2 + 1024,
         std::sync::atomic::Ordering::Relaxed,
     );
     harness.settle();

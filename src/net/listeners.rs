@@ -75,11 +75,7 @@ impl HttpServer {
         let Some(free) = free_memory else {
             return Some(maximum);
         };
-        let floor = self
-            .config
-            .tcp_rx_buffer_bytes
-            .saturating_add(minimum)
-            .saturating_add(CONNECTION_STATE_BYTES);
+        let floor = self.connection_floor_bytes();
         if free < floor.saturating_add(MEMORY_RESERVE_BYTES) {
             return None;
         }
@@ -95,6 +91,24 @@ impl HttpServer {
         Some((minimum.saturating_add(share) & !1023).clamp(minimum, maximum))
     }
 
+    /// What every connection slot is guaranteed: the receive buffer,
+    /// [`ServerConfig::TCP_TX_BUFFER_MIN_BYTES`] and [`CONNECTION_STATE_BYTES`].
+    fn connection_floor_bytes(&self) -> usize {
+        self.config
+            .tcp_rx_buffer_bytes
+            .saturating_add(
+                ServerConfig::TCP_TX_BUFFER_MIN_BYTES.min(self.config.tcp_tx_buffer_bytes),
+            )
+            .saturating_add(CONNECTION_STATE_BYTES)
+    }
+
+    /// Whether a new regular connection would take memory that is not there: the floor of
+    /// [`Self::regular_send_buffer_bytes`] does not fit.
+    pub(super) fn memory_short(&self) -> bool {
+        let free_memory = self.config.free_memory_bytes.map(|free| free());
+        self.regular_send_buffer_bytes(free_memory).is_none()
+    }
+
     /// Keeps `listen_backlog` regular listeners while below `max_connections` and memory allows,
     /// never more than the connections still allowed, or one overflow listener at the limit.
     /// Returns whether any socket now listens on the HTTP port.
@@ -108,13 +122,18 @@ impl HttpServer {
             // Out of memory for more connections: as if the limit were reached.
             None => 0,
         };
-        // At the limit one spare listener stays while memory allows: the connection it takes
-        // closes a reusable one (`reclaim_one`), as nginx reuses connections, unless the last
-        // search found none.
+        // At the limit one spare listener stays: the connection it takes closes a reusable one
+        // (`reclaim_one`), as nginx reuses connections, unless the last search found none. When
+        // it is memory that ran short, the spare gets the floor's buffers out of the reserve
+        // (half of which stays untouched), and the connection it closes gives them back.
+        let spare_fits = send_buffer_bytes.is_some()
+            || free_memory.is_some_and(|free| {
+                free >= self
+                    .connection_floor_bytes()
+                    .saturating_add(MEMORY_RESERVE_BYTES / 2)
+            });
         let spare = usize::from(
-            capacity == 0
-                && send_buffer_bytes.is_some()
-                && now_us >= self.buckets.spare_blocked_until_us,
+            capacity == 0 && spare_fits && now_us >= self.buckets.spare_blocked_until_us,
         );
         let wanted = self.config.listen_backlog.max(1).min(capacity.max(spare));
         // More regular listeners than connections allowed (the limit is near, or memory is

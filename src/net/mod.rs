@@ -28,7 +28,9 @@
 //! [`ServerConfig::tcp_tx_buffer_bytes`] while memory is plentiful, shrinking toward
 //! [`ServerConfig::TCP_TX_BUFFER_MIN_BYTES`] so that every connection slot still free keeps a
 //! floor (receive buffer, minimum send buffer, connection state) plus a reserve
-//! ([`MEMORY_RESERVE_BYTES`]). When even the floor does not fit, the listeners close (new
+//! ([`MEMORY_RESERVE_BYTES`]). When even the floor does not fit, a newcomer takes the place of
+//! an idle or unstarted connection as at the connection limit (its floor comes out of the
+//! reserve until the reclaimed one is gone); when none can go, the listeners close (new
 //! clients get `503` or their SYN waits), and when the heap is nearly full connections stop reading request bytes until memory is
 //! back (the bytes wait in the sockets' receive buffers, TCP holds the clients), and a request
 //! head that times out closes the connection without the `408`.

@@ -111,8 +111,9 @@ impl HttpServer {
     }
 
     /// Puts a connection the gate opened from a listener into its client's bucket. At the
-    /// connection limit (the spare listener took it) it makes room by reclaiming a connection,
-    /// or, when none can go, the connection is answered `503`.
+    /// connection limit, or when memory for another connection is short (the spare listener took
+    /// it), it makes room by reclaiming a connection, or, when none can go, the connection is
+    /// answered `503`.
     pub(super) fn accept_connection(
         &mut self,
         socket: tcp::Socket<'static>,
@@ -120,7 +121,8 @@ impl HttpServer {
         now_us: u64,
     ) {
         if slot.role == SocketRole::Regular
-            && self.buckets.active_regular_count() >= self.config.max_connections
+            && (self.buckets.active_regular_count() >= self.config.max_connections
+                || self.memory_short())
             && !self.reclaim_one()
         {
             slot.role = SocketRole::Overflow;
