@@ -117,6 +117,7 @@ impl HttpServer {
         let overflow_in_use = self.buckets.overflow_count;
         let free_memory = self.config.free_memory_bytes.map(|free| free());
         let send_buffer_bytes = self.regular_send_buffer_bytes(free_memory);
+        self.short_of_memory = send_buffer_bytes.is_none();
         let capacity = match send_buffer_bytes {
             Some(_) => self.config.max_connections.saturating_sub(regular_in_use),
             // Out of memory for more connections: as if the limit were reached.
@@ -165,6 +166,7 @@ impl HttpServer {
                 || (minimum_tx_bytes < tx_bytes
                     && self.add_listener(SocketRole::Regular, rx_bytes, minimum_tx_bytes, now_us));
             if !added {
+                self.short_of_memory = true;
                 return regular_listening > 0 || overflow_listener.is_some();
             }
             regular_listening += 1;

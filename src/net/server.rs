@@ -52,6 +52,11 @@ pub struct HttpServer {
     pub(super) syn_drop_warned_at_us: Option<u64>,
     /// SYNs dropped since that warning.
     pub(super) syns_dropped_unreported: u64,
+    /// The last replenishment of the listeners found too little memory (or heap in holes too
+    /// small) for a regular listener: new clients' SYNs still get cookies, and a client whose
+    /// ACK finds no listener makes the server close an idle or unstarted connection, so that
+    /// its retransmission finds room (see `syn_gate`).
+    pub(super) short_of_memory: bool,
     /// The key of the SYN cookies (from the boot seed).
     pub(super) cookie_key: CookieKey,
     /// When a failed cookie handshake was last reported, in microseconds.
@@ -128,6 +133,7 @@ impl HttpServer {
             local_addresses: Vec::new(),
             syn_drop_warned_at_us: None,
             syns_dropped_unreported: 0,
+            short_of_memory: false,
             cookie_key,
             cookie_failure_warned_at_us: None,
             memory_warned_at_us: None,

@@ -320,9 +320,22 @@ pub(crate) fn emit_frame(
         ethertype,
     }
     .emit(&mut ethernet);
-    let ip = ethernet.payload_mut();
-    let tcp_start = match (source, destination) {
+    emit_ip_packet(source, destination, tcp, ethernet.payload_mut(), checksums);
+}
+
+/// Writes the IP packet with `tcp` from `source` to `destination` into the start of `buffer`;
+/// returns it (`None`: mixed IP versions — a segment's two addresses are of one version, the
+/// gate parsed them from one packet — or too long for `buffer`).
+pub(crate) fn emit_ip_packet<'buffer>(
+    source: IpAddress,
+    destination: IpAddress,
+    tcp: &TcpRepr,
+    buffer: &'buffer mut [u8],
+    checksums: &ChecksumCapabilities,
+) -> Option<&'buffer mut [u8]> {
+    let (packet, tcp_start) = match (source, destination) {
         (IpAddress::Ipv4(src_addr), IpAddress::Ipv4(dst_addr)) => {
+            let packet = buffer.get_mut(..20 + tcp.buffer_len())?;
             Ipv4Repr {
                 src_addr,
                 dst_addr,
@@ -330,10 +343,11 @@ pub(crate) fn emit_frame(
                 payload_len: tcp.buffer_len(),
                 hop_limit: 64,
             }
-            .emit(&mut Ipv4Packet::new_unchecked(&mut *ip), checksums);
-            20
+            .emit(&mut Ipv4Packet::new_unchecked(&mut *packet), checksums);
+            (packet, 20)
         }
         (IpAddress::Ipv6(src_addr), IpAddress::Ipv6(dst_addr)) => {
+            let packet = buffer.get_mut(..40 + tcp.buffer_len())?;
             Ipv6Repr {
                 src_addr,
                 dst_addr,
@@ -341,20 +355,18 @@ pub(crate) fn emit_frame(
                 payload_len: tcp.buffer_len(),
                 hop_limit: 64,
             }
-            .emit(&mut Ipv6Packet::new_unchecked(&mut *ip));
-            40
+            .emit(&mut Ipv6Packet::new_unchecked(&mut *packet));
+            (packet, 40)
         }
-        // A segment's two addresses are of one version (the gate parsed them from one packet).
-        _ => return,
+        _ => return None,
     };
-    if let Some(segment) = ip.get_mut(tcp_start..) {
-        tcp.emit(
-            &mut TcpPacket::new_unchecked(segment),
-            &source,
-            &destination,
-            checksums,
-        );
-    }
+    tcp.emit(
+        &mut TcpPacket::new_unchecked(&mut packet[tcp_start..]),
+        &source,
+        &destination,
+        checksums,
+    );
+    Some(packet)
 }
 
 /// smoltcp's window scale shift for a receive buffer of `rx_buffer_bytes` (`tcp::Socket::new`:

@@ -21,8 +21,8 @@ use smoltcp::phy::{
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, HardwareAddress, IpAddress, IpEndpoint, IpProtocol,
-    Ipv4Address, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, TcpControl, TcpPacket, TcpRepr,
+    EthernetAddress, EthernetFrame, HardwareAddress, IpAddress, IpEndpoint, Ipv4Address,
+    TcpControl, TcpPacket, TcpRepr,
 };
 
 use super::arp;
@@ -31,7 +31,7 @@ use super::config::ServerConfig;
 use super::pump::{SocketRole, SocketSlot};
 use super::server::HttpServer;
 use super::syn_cookie::{
-    CookieKey, CookieOptions, SynAckPlan, interface_seed_for_isn, window_scale_for,
+    CookieKey, CookieOptions, SynAckPlan, emit_ip_packet, interface_seed_for_isn, window_scale_for,
 };
 use super::tcp_frame::{ETHERNET_HEADER_BYTES, locate_tcp};
 
@@ -93,11 +93,13 @@ impl HttpServer {
             local_addresses,
             cookie_key,
             statistics,
+            short_of_memory,
             ..
         } = self;
         let http_port = config.http_port;
         let mut syn_dropped = false;
         let mut opened = None;
+        let mut reclaim_for_memory = false;
         let mut arp_conflict = None;
         let listener_event = receive.consume(|frame| {
             if let Some(watch) = arp_watch {
@@ -118,7 +120,10 @@ impl HttpServer {
                     false
                 }
                 Route::NewSegment(segment) if segment.initial_syn => {
-                    if !listening {
+                    // Short of memory, a cookie costs nothing, and the client's ACK is what
+                    // makes room (below); at the connection limit with every 503 slot busy the
+                    // SYN waits.
+                    if !listening && !*short_of_memory {
                         syn_dropped = true;
                         return false;
                     }
@@ -146,7 +151,10 @@ impl HttpServer {
                             let Some(index) = listener_to_take(listeners) else {
                                 // A real client's handshake, but nothing listens now: its next
                                 // segment (data, or a retransmission) carries the same cookie.
+                                // If memory is what is missing, a reusable connection closes
+                                // to make room for it, as at the connection limit.
                                 syn_dropped = true;
+                                reclaim_for_memory = *short_of_memory;
                                 return false;
                             };
                             let slot = listeners.swap_remove(index);
@@ -185,6 +193,11 @@ impl HttpServer {
             Some(Some((socket, slot))) => self.accept_connection(socket, slot, now_us),
             Some(None) => self.note_cookie_handshake_failed(now_us),
             None => {}
+        }
+        // Connections closed to make room for memory are bounded by the backlog while they
+        // close, so that every retransmission of the same waiting client does not close another.
+        if reclaim_for_memory && self.buckets.reclaimed_count < self.config.listen_backlog.max(1) {
+            self.reclaim_one();
         }
         if syn_dropped {
             self.note_syns_dropped(1, now_us);
@@ -277,7 +290,13 @@ fn open_from_cookie<T: TxToken>(
         payload: &[],
     };
     let mut rebuilt = [0u8; REBUILT_SYN_BYTES_MAX];
-    let rebuilt = emit_ip_packet(segment.remote.addr, segment.local.addr, &syn, &mut rebuilt)?;
+    let rebuilt = emit_ip_packet(
+        segment.remote.addr,
+        segment.local.addr,
+        &syn,
+        &mut rebuilt,
+        &ChecksumCapabilities::ignored(),
+    )?;
     // The seeded interface works on IP packets: it needs no neighbour for the SYN-ACK it sends
     // into nothing, and so no ARP.
     let mut capabilities = DeviceCapabilities::default();
@@ -335,51 +354,6 @@ fn open_from_cookie<T: TxToken>(
 fn locate_tcp_packet(frame: &[u8]) -> Option<TcpPacket<&[u8]>> {
     let location = locate_tcp(frame)?;
     TcpPacket::new_checked(frame.get(location.start..location.end)?).ok()
-}
-
-/// Writes the IP packet with `tcp` from `source` to `destination` into the start of `buffer`;
-/// returns it (`None`: mixed IP versions, or too long for `buffer`).
-fn emit_ip_packet<'buffer>(
-    source: IpAddress,
-    destination: IpAddress,
-    tcp: &TcpRepr,
-    buffer: &'buffer mut [u8],
-) -> Option<&'buffer mut [u8]> {
-    let checksums = ChecksumCapabilities::ignored();
-    let (packet, tcp_start) = match (source, destination) {
-        (IpAddress::Ipv4(src_addr), IpAddress::Ipv4(dst_addr)) => {
-            let packet = buffer.get_mut(..20 + tcp.buffer_len())?;
-            Ipv4Repr {
-                src_addr,
-                dst_addr,
-                next_header: IpProtocol::Tcp,
-                payload_len: tcp.buffer_len(),
-                hop_limit: 64,
-            }
-            .emit(&mut Ipv4Packet::new_unchecked(&mut *packet), &checksums);
-            (packet, 20)
-        }
-        (IpAddress::Ipv6(src_addr), IpAddress::Ipv6(dst_addr)) => {
-            let packet = buffer.get_mut(..40 + tcp.buffer_len())?;
-            Ipv6Repr {
-                src_addr,
-                dst_addr,
-                next_header: IpProtocol::Tcp,
-                payload_len: tcp.buffer_len(),
-                hop_limit: 64,
-            }
-            .emit(&mut Ipv6Packet::new_unchecked(&mut *packet));
-            (packet, 40)
-        }
-        _ => return None,
-    };
-    tcp.emit(
-        &mut TcpPacket::new_unchecked(&mut packet[tcp_start..]),
-        &source,
-        &destination,
-        &checksums,
-    );
-    Some(packet)
 }
 
 /// Room for a rebuilt SYN: an IPv6 header and a TCP header with the MSS and window scale
