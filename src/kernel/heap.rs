@@ -214,13 +214,13 @@ pub fn main_heap_free_bytes() -> usize {
     state.heap.free()
 }
 
+// A small layout is served as its class's layout (larger, and aligned to `SMALL_BLOCK_ALIGN` ≥
+// its alignment), both when allocated and when freed, so the heap always gets back the layout
+// it handed out; a block on a class list is one the heap handed out for that class layout and
+// nobody else refers to (and `release_cached_blocks` gives such blocks back with that layout).
 // SAFETY: allocations come from linked_list_allocator's first-fit heap over memory given to it
 // by `init`; it returns blocks of at least `layout.size()` bytes with `layout.align()`, and
-// `dealloc` only returns blocks it handed out. A small layout is served as its class's layout
-// (larger, and aligned to `SMALL_BLOCK_ALIGN` ≥ its alignment), both when allocated and when
-// freed, so the heap always gets back the layout it handed out; a block on a class list is one
-// the heap handed out for that class layout and nobody else refers to (and
-// `release_cached_blocks` gives such blocks back with that layout).
+// `dealloc` only returns blocks it handed out (see above for the small-block classes).
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: see `unsafe impl Sync`: this is the only live reference to the state.

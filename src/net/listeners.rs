@@ -102,13 +102,6 @@ impl HttpServer {
             .saturating_add(CONNECTION_STATE_BYTES)
     }
 
-    /// Whether a new regular connection would take memory that is not there: the floor of
-    /// [`Self::regular_send_buffer_bytes`] does not fit.
-    pub(super) fn memory_short(&self) -> bool {
-        let free_memory = self.config.free_memory_bytes.map(|free| free());
-        self.regular_send_buffer_bytes(free_memory).is_none()
-    }
-
     /// Keeps `listen_backlog` regular listeners while below `max_connections` and memory allows,
     /// never more than the connections still allowed, or one overflow listener at the limit.
     /// Returns whether any socket now listens on the HTTP port.

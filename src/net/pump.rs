@@ -122,7 +122,7 @@ impl HttpServer {
     ) {
         if slot.role == SocketRole::Regular
             && (self.buckets.active_regular_count() >= self.config.max_connections
-                || self.memory_short())
+                || self.short_of_memory)
             && !self.reclaim_one()
         {
             slot.role = SocketRole::Overflow;
@@ -349,9 +349,9 @@ impl SocketPump<'_> {
             SocketPhase::Listening => match state {
                 // Back in LISTEN in a bucket, where no handshake is routed: it is done.
                 tcp::State::Listen | tcp::State::Closed | tcp::State::TimeWait => false,
-                // The gate opens sockets from a SYN cookie with the client's ACK, so a socket
-                // reaches its bucket connected; one still in SYN-RECEIVED (a cookie handshake
-                // that failed, see `check_cookie_handshake`) is dropped.
+                // The gate opens sockets from a SYN cookie with the client's ACK and files only
+                // connected ones (`syn_gate::open_from_cookie`): a handshake state here is not
+                // a connection, and is dropped.
                 tcp::State::SynReceived | tcp::State::SynSent => false,
                 _ => {
                     // Established (or beyond): it is now a connection.

@@ -53,9 +53,10 @@ pub struct HttpServer {
     /// SYNs dropped since that warning.
     pub(super) syns_dropped_unreported: u64,
     /// The last replenishment of the listeners found too little memory (or heap in holes too
-    /// small) for a regular listener: new clients' SYNs still get cookies, and a client whose
-    /// ACK finds no listener makes the server close an idle or unstarted connection, so that
-    /// its retransmission finds room (see `syn_gate`).
+    /// small) for a regular listener: new clients' SYNs still get cookies, a connection the
+    /// spare listener takes closes an idle or unstarted one (`accept_connection`), and a client
+    /// whose ACK finds no listener makes the server close one, so that its retransmission finds
+    /// room (see `syn_gate`).
     pub(super) short_of_memory: bool,
     /// The key of the SYN cookies (from the boot seed).
     pub(super) cookie_key: CookieKey,

@@ -271,11 +271,7 @@ impl SynAckPlan {
 
     /// The frame's length in bytes.
     pub(crate) fn frame_bytes(&self) -> usize {
-        let ip_header_bytes = match self.local.addr {
-            IpAddress::Ipv4(_) => 20,
-            IpAddress::Ipv6(_) => 40,
-        };
-        ETHERNET_HEADER_BYTES + ip_header_bytes + self.tcp().buffer_len()
+        ETHERNET_HEADER_BYTES + ip_header_bytes(self.local.addr) + self.tcp().buffer_len()
     }
 
     /// Writes the SYN-ACK frame from `our_mac` into `frame` ([`Self::frame_bytes`] long), with
@@ -333,9 +329,10 @@ pub(crate) fn emit_ip_packet<'buffer>(
     buffer: &'buffer mut [u8],
     checksums: &ChecksumCapabilities,
 ) -> Option<&'buffer mut [u8]> {
-    let (packet, tcp_start) = match (source, destination) {
+    let tcp_start = ip_header_bytes(source);
+    let packet = buffer.get_mut(..tcp_start + tcp.buffer_len())?;
+    match (source, destination) {
         (IpAddress::Ipv4(src_addr), IpAddress::Ipv4(dst_addr)) => {
-            let packet = buffer.get_mut(..20 + tcp.buffer_len())?;
             Ipv4Repr {
                 src_addr,
                 dst_addr,
@@ -344,10 +341,8 @@ pub(crate) fn emit_ip_packet<'buffer>(
                 hop_limit: 64,
             }
             .emit(&mut Ipv4Packet::new_unchecked(&mut *packet), checksums);
-            (packet, 20)
         }
         (IpAddress::Ipv6(src_addr), IpAddress::Ipv6(dst_addr)) => {
-            let packet = buffer.get_mut(..40 + tcp.buffer_len())?;
             Ipv6Repr {
                 src_addr,
                 dst_addr,
@@ -356,10 +351,9 @@ pub(crate) fn emit_ip_packet<'buffer>(
                 hop_limit: 64,
             }
             .emit(&mut Ipv6Packet::new_unchecked(&mut *packet));
-            (packet, 40)
         }
         _ => return None,
-    };
+    }
     tcp.emit(
         &mut TcpPacket::new_unchecked(&mut packet[tcp_start..]),
         &source,
@@ -367,6 +361,15 @@ pub(crate) fn emit_ip_packet<'buffer>(
         checksums,
     );
     Some(packet)
+}
+
+/// Bytes of the IP header of a packet to or from `address`: IPv4 without options (RFC 791 §3.1),
+/// or IPv6 without extension headers (RFC 8200 §3), as smoltcp sends them.
+pub(crate) fn ip_header_bytes(address: IpAddress) -> usize {
+    match address {
+        IpAddress::Ipv4(_) => 20,
+        IpAddress::Ipv6(_) => 40,
+    }
 }
 
 /// smoltcp's window scale shift for a receive buffer of `rx_buffer_bytes` (`tcp::Socket::new`:

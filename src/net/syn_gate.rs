@@ -31,7 +31,8 @@ use super::config::ServerConfig;
 use super::pump::{SocketRole, SocketSlot};
 use super::server::HttpServer;
 use super::syn_cookie::{
-    CookieKey, CookieOptions, SynAckPlan, emit_ip_packet, interface_seed_for_isn, window_scale_for,
+    CookieKey, CookieOptions, SynAckPlan, emit_ip_packet, interface_seed_for_isn, ip_header_bytes,
+    window_scale_for,
 };
 use super::tcp_frame::{ETHERNET_HEADER_BYTES, locate_tcp};
 
@@ -147,7 +148,7 @@ impl HttpServer {
                         .acknowledges
                         .then(|| cookie_options(frame, &segment, &capabilities, cookie_key, now_s));
                     match checked {
-                        Some(Some(options)) => {
+                        Some(Some((options, window_len))) => {
                             let Some(index) = listener_to_take(listeners) else {
                                 // A real client's handshake, but nothing listens now: its next
                                 // segment (data, or a retransmission) carries the same cookie.
@@ -166,6 +167,7 @@ impl HttpServer {
                                     scratch,
                                     segment: &segment,
                                     options,
+                                    window_len,
                                 },
                                 socket,
                                 slot,
@@ -250,6 +252,8 @@ struct OpenFromCookie<'a> {
     scratch: &'a mut SocketSet<'static>,
     segment: &'a HttpSegment,
     options: CookieOptions,
+    /// The ACK's window field (the rebuilt SYN carries it).
+    window_len: u16,
 }
 
 /// Turns the listening `socket` into the connection whose handshake the cookie in `frame`'s
@@ -270,11 +274,8 @@ fn open_from_cookie<T: TxToken>(
         scratch,
         segment,
         options,
+        window_len,
     } = open;
-    let window_len = ack
-        .frame
-        .and_then(locate_tcp_packet)
-        .map_or(0, |packet| packet.window_len());
     let syn = TcpRepr {
         src_port: segment.remote.port,
         dst_port: segment.local.port,
@@ -336,7 +337,6 @@ fn open_from_cookie<T: TxToken>(
     interface.poll_ingress_single(now, ack, scratch);
     let socket = match scratch.remove(handle) {
         smoltcp::socket::Socket::Tcp(socket) => socket,
-        #[allow(unreachable_patterns)]
         _ => return None,
     };
     if matches!(
@@ -443,14 +443,10 @@ fn syn_ack_plan(
         syn.window_scale,
         now_s,
     );
-    let ip_header_bytes = match segment.local.addr {
-        IpAddress::Ipv4(_) => 20,
-        IpAddress::Ipv6(_) => 40,
-    };
     // smoltcp's own MSS option (RFC 6691): the IP MTU less the IP and TCP headers.
     let max_seg_size = capabilities
         .max_transmission_unit
-        .saturating_sub(ETHERNET_HEADER_BYTES + ip_header_bytes + 20);
+        .saturating_sub(ETHERNET_HEADER_BYTES + ip_header_bytes(segment.local.addr) + 20);
     Some(SynAckPlan {
         client_mac,
         local: segment.local,
@@ -465,22 +461,24 @@ fn syn_ack_plan(
     })
 }
 
-/// The client's options if the segment in `frame` acknowledges a valid SYN cookie.
+/// The client's options and the segment's window if the segment in `frame` acknowledges a
+/// valid SYN cookie.
 fn cookie_options(
     frame: &[u8],
     segment: &HttpSegment,
     capabilities: &DeviceCapabilities,
     key: &CookieKey,
     now_s: u64,
-) -> Option<CookieOptions> {
+) -> Option<(CookieOptions, u16)> {
     let tcp = parse_tcp(frame, segment, capabilities)?;
-    key.check(
+    let options = key.check(
         segment.local,
         segment.remote,
         tcp.seq_number,
         tcp.ack_number?,
         now_s,
-    )
+    )?;
+    Some((options, tcp.window_len))
 }
 
 /// One already received frame, as the device `Interface::poll_ingress_single` takes: it yields
