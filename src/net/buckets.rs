@@ -12,7 +12,10 @@
 //! hands smoltcp that bucket's set alone. Each poll round then services and transmits only the
 //! buckets that received a frame, took a new socket, or have a deadline due (smoltcp's
 //! retransmission and ACK timers, the connections' time limits), and the earliest deadline
-//! of all comes from a two-level table instead of a walk over every socket.
+//! of all comes from a tournament tree of the buckets' deadlines instead of a walk over every
+//! socket: the earliest is read at its root, a changed deadline costs one walk up the tree's
+//! ~12 levels, and the due buckets are found by walking down only into subtrees whose minimum
+//! has come.
 
 use alloc::vec::Vec;
 
@@ -29,10 +32,6 @@ const SOCKETS_PER_BUCKET: usize = 2;
 
 /// Most buckets, whatever the connection limit.
 const BUCKET_COUNT_MAX: usize = 4096;
-
-/// Buckets per group of the deadline table: the earliest deadline is found by looking at every
-/// group's minimum, and a group's minimum is found again by looking at its buckets.
-const WAKE_GROUP_BUCKETS: usize = 32;
 
 /// A deadline of "none" in the deadline table.
 const NO_DEADLINE: u64 = u64::MAX;
@@ -117,11 +116,8 @@ pub(super) struct SocketBuckets {
     /// The other list of the same room, given to [`Self::queued`] while the taken one is being
     /// serviced, so that buckets queued meanwhile never make a list grow.
     spare_queue: Vec<usize>,
-    /// Each bucket's next deadline in microseconds (smoltcp's timers and its connections' time
-    /// limits), [`NO_DEADLINE`] when it has none.
-    bucket_deadline_us: Vec<u64>,
-    /// The earliest deadline of each group of [`WAKE_GROUP_BUCKETS`] buckets.
-    group_deadline_us: Vec<u64>,
+    /// Each bucket's next deadline (smoltcp's timers and its connections' time limits).
+    deadlines: DeadlineTree,
     /// Key of the bucket hash: a client cannot aim its connections at one bucket without it.
     hash_key: u64,
     /// Sockets in the buckets with [`SocketRole::Regular`] (counted against the connection limit).
@@ -152,8 +148,7 @@ impl SocketBuckets {
             // failed`, the list doubling to 1,024 entries, with 10,000 idle clients at -m 128M).
             queued: Vec::with_capacity(bucket_count),
             spare_queue: Vec::with_capacity(bucket_count),
-            bucket_deadline_us: alloc::vec![NO_DEADLINE; bucket_count],
-            group_deadline_us: alloc::vec![NO_DEADLINE; bucket_count.div_ceil(WAKE_GROUP_BUCKETS)],
+            deadlines: DeadlineTree::new(bucket_count),
             // An odd multiplier for the hash; the seed's bits spread over the key.
             hash_key: hash_mix(hash_key ^ 0x9e37_79b9_7f4a_7c15) | 1,
             regular_count: 0,
@@ -235,18 +230,19 @@ impl SocketBuckets {
 
     /// Queues every bucket whose deadline has come at `now_us`.
     pub(super) fn queue_due(&mut self, now_us: u64) {
-        for group in 0..self.group_deadline_us.len() {
-            if self.group_deadline_us[group] > now_us {
-                continue;
+        let SocketBuckets {
+            deadlines,
+            buckets,
+            queued,
+            ..
+        } = self;
+        deadlines.visit_due(now_us, |index| {
+            let bucket = &mut buckets[index];
+            if !bucket.queued {
+                bucket.queued = true;
+                queued.push(index);
             }
-            let first = group * WAKE_GROUP_BUCKETS;
-            let end = (first + WAKE_GROUP_BUCKETS).min(self.buckets.len());
-            for index in first..end {
-                if self.bucket_deadline_us[index] <= now_us {
-                    self.queue(index);
-                }
-            }
-        }
+        });
     }
 
     /// Takes the list of queued buckets (to service them); they are no longer queued.
@@ -267,30 +263,13 @@ impl SocketBuckets {
 
     /// Sets bucket `index`'s next deadline.
     pub(super) fn set_deadline(&mut self, index: usize, deadline_us: Option<u64>) {
-        let deadline_us = deadline_us.unwrap_or(NO_DEADLINE);
-        let previous = core::mem::replace(&mut self.bucket_deadline_us[index], deadline_us);
-        if previous == deadline_us {
-            return;
-        }
-        let group = index / WAKE_GROUP_BUCKETS;
-        let first = group * WAKE_GROUP_BUCKETS;
-        let end = (first + WAKE_GROUP_BUCKETS).min(self.buckets.len());
-        let group_deadline = &mut self.group_deadline_us[group];
-        if deadline_us <= *group_deadline {
-            *group_deadline = deadline_us;
-        } else if previous == *group_deadline {
-            // The group's earliest deadline moved later: look at its buckets again.
-            *group_deadline = self.bucket_deadline_us[first..end]
-                .iter()
-                .copied()
-                .min()
-                .unwrap_or(NO_DEADLINE);
-        }
+        self.deadlines
+            .set(index, deadline_us.unwrap_or(NO_DEADLINE));
     }
 
     /// The earliest deadline of all buckets, in microseconds.
     pub(super) fn earliest_deadline_us(&self) -> Option<u64> {
-        let earliest = self.group_deadline_us.iter().copied().min()?;
+        let earliest = self.deadlines.earliest();
         (earliest != NO_DEADLINE).then_some(earliest)
     }
 
@@ -302,6 +281,87 @@ impl SocketBuckets {
     /// Sockets in all buckets.
     pub(super) fn socket_count(&self) -> usize {
         self.regular_count + self.overflow_count
+    }
+}
+
+/// The buckets' deadlines in a tournament tree (an implicit binary tree over a power-of-two
+/// number of leaves, each inner node the minimum of its two children): the earliest deadline is
+/// the root, a change walks up one path, and the due leaves are found by walking down only
+/// where a subtree's minimum has come. With 4,096 buckets a poll round that finds nothing due
+/// costs one comparison instead of a scan of every bucket or group.
+struct DeadlineTree {
+    /// Node 1 is the root; node `n`'s children are `2n` and `2n + 1`; leaf `i` is node
+    /// `leaf_count + i`. Node 0 is unused.
+    nodes: Vec<u64>,
+    leaf_count: usize,
+}
+
+impl DeadlineTree {
+    fn new(leaf_count: usize) -> DeadlineTree {
+        let leaf_count = leaf_count.max(1).next_power_of_two();
+        DeadlineTree {
+            nodes: alloc::vec![NO_DEADLINE; 2 * leaf_count],
+            leaf_count,
+        }
+    }
+
+    fn earliest(&self) -> u64 {
+        self.nodes[1]
+    }
+
+    fn set(&mut self, leaf: usize, deadline_us: u64) {
+        let mut node = self.leaf_count + leaf;
+        if self.nodes.get(node) == Some(&deadline_us) {
+            return;
+        }
+        self.nodes[node] = deadline_us;
+        while node > 1 {
+            node /= 2;
+            let minimum = self.nodes[2 * node].min(self.nodes[2 * node + 1]);
+            if self.nodes[node] == minimum {
+                // Nothing above changes either.
+                break;
+            }
+            self.nodes[node] = minimum;
+        }
+    }
+
+    /// Calls `visit` with every leaf whose deadline is at or before `now_us`, in leaf order.
+    fn visit_due(&self, now_us: u64, mut visit: impl FnMut(usize)) {
+        if self.nodes[1] > now_us {
+            return;
+        }
+        // Depth-first, left child first; the stack holds at most one pending right sibling per
+        // level (≤ 64 levels for any `usize` leaf count).
+        let mut stack = [0usize; usize::BITS as usize];
+        let mut depth = 0;
+        let mut node = 1;
+        loop {
+            if node >= self.leaf_count {
+                visit(node - self.leaf_count);
+            } else {
+                let (left, right) = (2 * node, 2 * node + 1);
+                let left_due = self.nodes[left] <= now_us;
+                let right_due = self.nodes[right] <= now_us;
+                if left_due && right_due {
+                    stack[depth] = right;
+                    depth += 1;
+                }
+                if left_due {
+                    node = left;
+                    continue;
+                }
+                if right_due {
+                    node = right;
+                    continue;
+                }
+            }
+            if depth == 0 {
+                return;
+            }
+            depth -= 1;
+            node = stack[depth];
+        }
     }
 }
 
@@ -329,7 +389,7 @@ mod tests {
         buckets.set_deadline(40, Some(200));
         buckets.set_deadline(41, Some(900));
         assert_eq!(buckets.earliest_deadline_us(), Some(200));
-        // Bucket 40's deadline moves later: the group minimum is found again.
+        // Bucket 40's deadline moves later: the minimum is found again.
         buckets.set_deadline(40, Some(1000));
         assert_eq!(buckets.earliest_deadline_us(), Some(500));
         buckets.set_deadline(3, None);
@@ -340,6 +400,32 @@ mod tests {
         buckets.queue(41);
         assert_eq!(buckets.take_queued(), [40, 41]);
         assert!(buckets.take_queued().is_empty());
+    }
+
+    #[test]
+    fn the_deadline_tree_agrees_with_a_scan_of_every_bucket() {
+        for leaf_count in [1usize, 2, 8, 512] {
+            let mut tree = DeadlineTree::new(leaf_count);
+            let mut plain = alloc::vec![NO_DEADLINE; leaf_count];
+            let mut state = 0x2545_f491_4f6c_dd1du64;
+            for _ in 0..2_000 {
+                state = hash_mix(state);
+                let leaf = (state as usize) % leaf_count;
+                let deadline = if state % 7 == 0 {
+                    NO_DEADLINE
+                } else {
+                    (state >> 32) % 1000
+                };
+                tree.set(leaf, deadline);
+                plain[leaf] = deadline;
+                assert_eq!(tree.earliest(), plain.iter().copied().min().unwrap());
+                let now = (state >> 40) % 1000;
+                let mut due = Vec::new();
+                tree.visit_due(now, |index| due.push(index));
+                let expected: Vec<usize> = (0..leaf_count).filter(|&i| plain[i] <= now).collect();
+                assert_eq!(due, expected);
+            }
+        }
     }
 
     /// A listening socket for the tests, with small buffers.
