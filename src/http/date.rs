@@ -3,7 +3,6 @@
 //! Hinnant's "chrono-Compatible Low-Level Date Algorithms", on Unix seconds; no calendar crate.
 
 use alloc::string::String;
-use core::fmt::Write;
 
 const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const DAY_NAMES_LONG: [&str; 7] = [
@@ -79,9 +78,25 @@ fn days_in_month(year: u64, month: u64) -> u64 {
     }
 }
 
-/// Formats Unix seconds as an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
-/// Times after 9999-12-31 are clamped to its last second, which keeps the format valid.
-pub fn format_http_date(unix_s: u64) -> String {
+/// Bytes of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub const HTTP_DATE_BYTES: usize = 29;
+
+/// An IMF-fixdate (RFC 9110 §5.6.7) held in place: written digit by digit, without `core::fmt`
+/// or an allocation, because every response carries one or two (`Date`, `Last-Modified`).
+#[derive(Clone, Copy)]
+pub struct HttpDate([u8; HTTP_DATE_BYTES]);
+
+impl HttpDate {
+    /// The date as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever written (names from the tables, digits, separators).
+        core::str::from_utf8(&self.0).unwrap_or("Thu, 01 Jan 1970 00:00:00 GMT")
+    }
+}
+
+/// Unix seconds as an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7). Times
+/// after 9999-12-31 are clamped to its last second, which keeps the format valid.
+pub fn http_date(unix_s: u64) -> HttpDate {
     let unix_s = unix_s.min(LATEST_FORMATTABLE_UNIX_S);
     let days = unix_s / SECONDS_PER_DAY;
     let second_of_day = unix_s % SECONDS_PER_DAY;
@@ -95,16 +110,29 @@ pub fn format_http_date(unix_s: u64) -> String {
         .get((month - 1) as usize)
         .copied()
         .unwrap_or("Jan");
-    let mut text = String::with_capacity(29);
-    // Writing to a String cannot fail.
-    let _ = write!(
-        text,
-        "{weekday}, {day:02} {month_name} {year:04} {:02}:{:02}:{:02} GMT",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
-    );
-    text
+    let mut text = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    text[0..3].copy_from_slice(weekday.as_bytes());
+    write_digits(&mut text[5..7], day);
+    text[8..11].copy_from_slice(month_name.as_bytes());
+    write_digits(&mut text[12..16], year);
+    write_digits(&mut text[17..19], second_of_day / 3600);
+    write_digits(&mut text[20..22], second_of_day / 60 % 60);
+    write_digits(&mut text[23..25], second_of_day % 60);
+    HttpDate(text)
+}
+
+/// Writes `value` in decimal, zero-padded to fill `digits` (the value always fits: the callers
+/// pass at most four-digit years and two-digit fields).
+fn write_digits(digits: &mut [u8], mut value: u64) {
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// Formats Unix seconds as an IMF-fixdate ([`http_date`], as a `String`).
+pub fn format_http_date(unix_s: u64) -> String {
+    String::from(http_date(unix_s).as_str())
 }
 
 /// Parses an HTTP-date in any of the three formats RFC 9110 §5.6.7 requires recipients to accept,

@@ -9,7 +9,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use super::date::{format_http_date, parse_http_date};
+use super::date::{http_date, parse_http_date};
 use super::mime::content_type_for_path;
 use super::range::{ByteRange, RangeDecision, evaluate_range};
 use super::request::{Method, Request, RequestError, Target, list_elements, trim_whitespace};
@@ -90,31 +90,41 @@ impl HeadWriter {
             text: String::with_capacity(256),
         };
         // RFC 9110 §2.5: a server sends its own highest conformant version.
-        let _ = write!(
-            writer.text,
-            "HTTP/1.1 {status} {}\r\n",
-            reason_phrase(status)
-        );
+        writer.text.push_str("HTTP/1.1 ");
+        writer.text.push_str(itoa::Buffer::new().format(status));
+        writer.text.push(' ');
+        writer.text.push_str(reason_phrase(status));
+        writer.text.push_str("\r\n");
         writer.field("Server", settings.server_name);
         // RFC 9110 §6.6.1: an origin server without a clock MUST NOT send Date.
         if let Some(now) = now_unix_s {
-            writer.field("Date", &format_http_date(now));
+            writer.field("Date", http_date(now).as_str());
         }
         writer
     }
 
     /// Appends one header field.
     pub(super) fn field(&mut self, name: &str, value: &str) {
-        // Values come from the site, settings or our own formatting; strip CR and LF anyway so a
-        // bad Cache-Control bootarg or file name can never split the head.
         self.text.push_str(name);
         self.text.push_str(": ");
-        self.text.extend(
-            value
-                .chars()
-                .filter(|&character| character != '\r' && character != '\n'),
-        );
+        // Values come from the site, settings or our own formatting; strip CR and LF anyway so a
+        // bad Cache-Control bootarg or file name can never split the head. Almost every value
+        // has neither, and is copied whole.
+        if value.bytes().any(|byte| byte == b'\r' || byte == b'\n') {
+            self.text.extend(
+                value
+                    .chars()
+                    .filter(|&character| character != '\r' && character != '\n'),
+            );
+        } else {
+            self.text.push_str(value);
+        }
         self.text.push_str("\r\n");
+    }
+
+    /// Appends a header field with a decimal value.
+    pub(super) fn number_field(&mut self, name: &str, value: u64) {
+        self.field(name, itoa::Buffer::new().format(value));
     }
 
     /// Appends `X-Content-Type-Options`, the `Connection` field `persistence` asks for and the
@@ -162,7 +172,7 @@ fn error_page(
     };
     let mut head = HeadWriter::new(status, now_unix_s, settings);
     head.field("Content-Type", "text/html; charset=utf-8");
-    head.field("Content-Length", &format!("{length}"));
+    head.number_field("Content-Length", length as u64);
     for (name, value) in extra_fields {
         head.field(name, value);
     }
@@ -496,6 +506,24 @@ fn slice_of(body: &'static [u8], range: ByteRange) -> &'static [u8] {
     body.get(first..end).unwrap_or_default()
 }
 
+/// Bytes of a sibling's name built on the stack; longer names (rare) take an allocation.
+const SIBLING_NAME_BYTES_MAX: usize = 256;
+
+/// The file `path` + `suffix` (a precompressed variant), if the site has it.
+fn sibling<'s>(site: &'s Site, path: &str, suffix: &str) -> Option<&'s FileEntry> {
+    let length = path.len() + suffix.len();
+    let mut name = [0u8; SIBLING_NAME_BYTES_MAX];
+    match name.get_mut(..length) {
+        Some(bytes) => {
+            bytes[..path.len()].copy_from_slice(path.as_bytes());
+            bytes[path.len()..].copy_from_slice(suffix.as_bytes());
+            // Two strings joined are a string.
+            site.get(core::str::from_utf8(bytes).ok()?)
+        }
+        None => site.get(&format!("{path}{suffix}")),
+    }
+}
+
 /// Turns a request and the site into a response. Never panics.
 pub fn respond(
     request: &Request<'_>,
@@ -556,17 +584,16 @@ pub fn respond(
 
     // Precompressed sibling (nginx gzip_static): the .gz bytes, their own ETag, the original's
     // type, and Vary on both variants so caches keep them apart (RFC 9110 §12.5.5).
-    let gzip_name = format!("{}.gz", original.path);
-    let gzip_sibling = site.get(&gzip_name);
+    let gzip_sibling = sibling(site, original.path, ".gz");
     let has_variants = gzip_sibling.is_some();
     let (entry, content_encoding) = match gzip_sibling {
         Some(compressed) if accepts_gzip(request) => (compressed, Some("gzip")),
         _ => (original, None),
     };
     let content_type = content_type_for_path(type_path);
-    let last_modified = format_http_date(entry.modified_unix_s);
+    let last_modified = http_date(entry.modified_unix_s);
     let representation_fields = |head: &mut HeadWriter| {
-        head.field("Last-Modified", &last_modified);
+        head.field("Last-Modified", last_modified.as_str());
         head.field("ETag", entry.etag);
     };
     let cache_fields = |head: &mut HeadWriter| {
@@ -664,7 +691,7 @@ pub fn respond(
         "Content-Type",
         multipart_type.as_deref().unwrap_or(content_type),
     );
-    head.field("Content-Length", &format!("{content_length}"));
+    head.number_field("Content-Length", content_length);
     representation_fields(&mut head);
     head.field("Accept-Ranges", "bytes");
     if let Some(content_range) = &content_range {

@@ -84,6 +84,7 @@ pub fn run(mut context: Context, mut card: Nic) -> ! {
     server_config.tcp_tx_buffer_bytes = ServerConfig::TCP_TX_BUFFER_MAX_BYTES;
     server_config.free_memory_bytes = Some(heap::free_bytes);
     server_config.clock_us = Some(timer::now_us);
+    server_config.checksum_sum = arch::checksum::sum_words;
     let heap = heap::usage();
     log::info!(
         "up to {} connections; send buffers {}-{} KiB each as the heap allows ({} KiB free)",

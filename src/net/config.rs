@@ -71,6 +71,9 @@ pub struct ServerConfig {
     /// single instant, and the access log's durations (request parsed → last byte handed to
     /// TCP) would all read 0.
     pub clock_us: Option<fn() -> u64>,
+    /// The routine that sums TCP segments for their checksums (see [`super::checksum`]): the
+    /// kernel's NEON one, or the portable [`super::checksum::sum_words`].
+    pub checksum_sum: super::checksum::SumRoutine,
     /// Unix time, in seconds, at `Instant` zero of the clock passed to [`HttpServer::poll`], if
     /// known (the RTC on QEMU `virt`; the Raspberry Pi has none). Used for `Date`.
     pub unix_time_at_clock_zero_s: Option<u64>,
@@ -108,6 +111,7 @@ impl ServerConfig {
             unix_time_at_clock_zero_s: None,
             free_memory_bytes: None,
             clock_us: None,
+            checksum_sum: super::checksum::sum_words,
         }
     }
 }
@@ -175,4 +179,6 @@ pub struct ServerStatistics {
     /// room; the bytes wait in the socket (TCP holds the client) until memory is back or the
     /// request-head timeout closes the connection.
     pub input_allocation_failures: u64,
+    /// Received TCP segments dropped because their checksum was wrong (RFC 9293 §3.1).
+    pub tcp_checksum_errors: u64,
 }

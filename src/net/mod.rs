@@ -75,12 +75,14 @@
 //! | `syn_gate` | the frame router: each frame to its connection's bucket; answers SYNs with cookies and opens connections from their ACKs; drops SYNs beyond every limit, watches ARP for conflicts |
 //! | `syn_cookie` | the SYN cookie: its hash and layout, the SYN-ACK, the seed that gives smoltcp the cookie as initial sequence number |
 //! | [`offload`] | TCP checksum and segmentation offload: the frame edits, for NICs that have it |
+//! | [`checksum`] | TCP checksums by the server (a replaceable summing routine) instead of smoltcp |
 //! | `tcp_frame` | where the TCP segment sits in an Ethernet frame |
 
 mod access_log;
 mod addressing;
 pub mod arp;
 mod buckets;
+pub mod checksum;
 mod config;
 mod listeners;
 pub mod offload;

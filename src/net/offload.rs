@@ -247,7 +247,7 @@ pub fn virtio_net_header(plan: TransmitPlan) -> [u8; VIRTIO_NET_HEADER_FIELDS_BY
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::net::tcp_frame::ETHERNET_HEADER_BYTES;
     use smoltcp::phy::{Checksum, ChecksumCapabilities};
@@ -262,7 +262,11 @@ mod tests {
     const CLIENT_V6: Ipv6Address = Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
     const SERVER_V6: Ipv6Address = Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, 15);
 
-    fn tcp_repr<'a>(control: TcpControl, mss: Option<u16>, payload: &'a [u8]) -> TcpRepr<'a> {
+    pub(crate) fn tcp_repr<'a>(
+        control: TcpControl,
+        mss: Option<u16>,
+        payload: &'a [u8],
+    ) -> TcpRepr<'a> {
         TcpRepr {
             src_port: 80,
             dst_port: 40000,
@@ -282,7 +286,7 @@ mod tests {
 
     /// An Ethernet frame with `tcp` over IPv4 or IPv6; the TCP checksum is filled when
     /// `checksum` is true, else left zero (what smoltcp does with `Checksum::Rx`).
-    fn frame(tcp: &TcpRepr, ipv6: bool, checksum: bool) -> Vec<u8> {
+    pub(crate) fn frame(tcp: &TcpRepr, ipv6: bool, checksum: bool) -> Vec<u8> {
         let (ethertype, ip_bytes) = if ipv6 {
             (EthernetProtocol::Ipv6, 40)
         } else {

@@ -13,6 +13,7 @@ use super::addressing::{
     Ipv4Claim, Ipv4Source, PendingAnnouncement, add_address, link_local_address,
 };
 use super::buckets::SocketBuckets;
+use super::checksum::ChecksummingDevice;
 use super::config::{ServerConfig, ServerStatistics};
 use super::pump::SocketSlot;
 use super::syn_cookie::CookieKey;
@@ -91,7 +92,9 @@ impl HttpServer {
     ) -> HttpServer {
         let mut interface_config = Config::new(HardwareAddress::Ethernet(config.mac));
         interface_config.random_seed = config.random_seed;
-        let mut interface = Interface::new(interface_config, device, now);
+        // smoltcp keeps the capabilities it is created with: TCP checksums are the wrapper's.
+        let mut device = ChecksummingDevice::new(device, config.checksum_sum);
+        let mut interface = Interface::new(interface_config, &mut device, now);
         let sockets = SocketSet::new(Vec::new());
 
         let link_local = IpCidr::Ipv6(Ipv6Cidr::new(link_local_address(config.mac), 64));
@@ -177,7 +180,8 @@ impl HttpServer {
     /// Does all pending network work at time `now`: every queued frame, DHCP, every connection
     /// (receive, answer, send, time limits), closing and replacing sockets. Returns how long the
     /// caller may sleep before the next call if no frame arrives (`None`: until a frame arrives).
-    pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> Option<Duration> {
+    pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, card: &mut D) -> Option<Duration> {
+        let device = &mut ChecksummingDevice::new(card, self.config.checksum_sum);
         let now_us = instant_us(now);
         self.apply_ipv4_fallback(now_us);
         // Memory may have come back since the last poll.

@@ -27,6 +27,7 @@ use smoltcp::wire::{
 
 use super::arp;
 use super::buckets::SocketBuckets;
+use super::checksum::{self, ChecksummingDevice};
 use super::config::ServerConfig;
 use super::pump::{SocketRole, SocketSlot};
 use super::server::HttpServer;
@@ -75,11 +76,12 @@ impl HttpServer {
     pub(super) fn receive_frame<D: Device + ?Sized>(
         &mut self,
         now: Instant,
-        device: &mut D,
+        device: &mut ChecksummingDevice<'_, D>,
         listening: bool,
         arp_watch: Option<ArpWatch>,
     ) -> Option<bool> {
         let capabilities = device.capabilities();
+        let verify_sum = device.verify_received.then(|| device.sum());
         let (receive, transmit) = device.receive(now)?;
         let meta = receive.meta();
         let now_us = crate::net::server::instant_us(now);
@@ -103,6 +105,14 @@ impl HttpServer {
         let mut reclaim_for_memory = false;
         let mut arp_conflict = None;
         let listener_event = receive.consume(|frame| {
+            // smoltcp leaves TCP checksums to us (`checksum`): a segment whose sum is wrong is
+            // dropped here, as smoltcp would drop it (RFC 9293 §3.1).
+            if let Some(sum) = verify_sum
+                && !checksum::tcp_checksum_valid(frame, sum)
+            {
+                statistics.tcp_checksum_errors += 1;
+                return false;
+            }
             if let Some(watch) = arp_watch {
                 arp_conflict =
                     arp::arp_conflict(frame, watch.own_mac, watch.address, watch.probing);

@@ -2,6 +2,7 @@
 
 pub mod boot;
 pub mod cache;
+pub mod checksum;
 pub mod exceptions;
 pub mod memory;
 pub mod mmu;
