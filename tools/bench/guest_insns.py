@@ -14,6 +14,11 @@ it). Figures, each printed as one line `NAME VALUE [note]`:
   idle_connections_insns COUNT VALUE   per keep-alive GET of /1k.bin while COUNT other
                         connections (each made one request) stay open
 
+With --repeat N each workload boot is made N times and the median printed, the N values after
+it as `[runs: A B C]`: the base boot repeats to within 0.1 %, but a workload's own count was
+seen to move by up to 13 % between runs, presumably with the host's load (how many frames the
+guest finds per poll depends on how fast the host runs it).
+
 How: the plugin's count covers a whole QEMU process, boot included. So each figure is the
 difference of two boots, one with the workload and one without (the "base" run), less what the
 guest would have run idle over the extra wall time the workload took: that idle rate comes
@@ -24,7 +29,8 @@ idle connections open (its base run opens them too).
 
   guest_insns.py --plugins DIR --port PORT --start CMD [--host 127.0.0.1]
                  [--keepalive-requests 2000] [--close-requests 1000]
-                 [--only boot,keepalive,close,large,idle_connections] [--idle-connections 16,4000]
+                 [--only keepalive,close,large,idle_connections] [--idle-connections 16,4000]
+                 [--repeat 1]
   guest_insns.py --plugins DIR --port PORT --start CMD --profile ELF [--top 15] [...]
 
 --profile ELF (the kernel's ELF with its symbols) runs the keep-alive workload under
@@ -251,8 +257,24 @@ def say(message: str) -> None:
     print(f"[guest_insns] {message}", file=sys.stderr, flush=True)
 
 
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def show(name: str, values: list[float], note: str, digits: int = 0) -> float:
+    """Prints `NAME MEDIAN [runs: ...] NOTE` (the runs only when there are several); returns the median."""
+    value = median(values)
+    runs = f" [runs: {' '.join(f'{run:.{digits}f}' for run in values)}]" if len(values) > 1 else ""
+    print(f"{name} {value:.{digits}f}{runs} {note}".rstrip(), flush=True)
+    return value
+
+
 def figures(counter: Counter, options: argparse.Namespace, only: set[str]) -> None:
-    """Prints each figure as soon as it is known (a later failure keeps the earlier ones)."""
+    """Prints each figure as soon as it is known (a later failure keeps the earlier ones); each
+    workload boot --repeat times, the median shown (see the header: why)."""
+    repeat = options.repeat
     say("base run (boot, settle, stop)")
     base = counter.boot(lambda: None)
     say("idle run (boot, settle, wait, stop)")
@@ -260,44 +282,45 @@ def figures(counter: Counter, options: argparse.Namespace, only: set[str]) -> No
     idle_rate = max(0.0, (idle.instructions() - base.instructions())
                     / (idle.seconds_after_ready - base.seconds_after_ready))
 
-    def beyond_base(run: Run) -> float:
-        """The run's instructions less the base run's and the idle ticks of its extra time."""
-        return (run.instructions() - base.instructions()
-                - idle_rate * (run.seconds_after_ready - base.seconds_after_ready))
+    def beyond(run: Run, reference: Run) -> float:
+        """The run's instructions less the reference boot's and the idle ticks of its extra time."""
+        return (run.instructions() - reference.instructions()
+                - idle_rate * (run.seconds_after_ready - reference.seconds_after_ready))
 
-    print(f"idle_insns_per_s {idle_rate:.0f}", flush=True)
+    show("idle_insns_per_s", [idle_rate], "")
     one_request = None
     if "keepalive" in only:
         requests, reconnects = options.keepalive_requests, []
-        say(f"keep-alive run: {requests} requests on one connection")
-        run = counter.boot(counter.keepalive(requests, reconnects))
-        print(f"keepalive_insns {beyond_base(run) / requests:.0f} {requests} requests, "
-              f"{len(reconnects)} reconnections", flush=True)
+        per_request = []
+        for number in range(1, repeat + 1):
+            say(f"keep-alive run {number}/{repeat}: {requests} requests on one connection")
+            per_request.append(beyond(counter.boot(counter.keepalive(requests, reconnects)), base) / requests)
+        show("keepalive_insns", per_request, f"{requests} requests, {len(reconnects)} reconnections in {repeat} run(s)")
     if "close" in only:
-        requests = options.close_requests
-        say(f"close run: {requests} requests, a new connection each")
-        run = counter.boot(counter.close(requests))
-        one_request = beyond_base(run) / requests
-        print(f"close_insns {one_request:.0f} {requests} requests", flush=True)
+        requests, per_request = options.close_requests, []
+        for number in range(1, repeat + 1):
+            say(f"close run {number}/{repeat}: {requests} requests, a new connection each")
+            per_request.append(beyond(counter.boot(counter.close(requests)), base) / requests)
+        one_request = show("close_insns", per_request, f"{requests} requests")
     # The readiness probe was one close-type request: not part of booting.
     boot = base.instructions() - idle_rate * base.seconds_after_ready - (one_request or 0)
-    print(f"boot_insns {boot:.0f} " + ("less one close request" if one_request else "with the first request"),
-          flush=True)
+    show("boot_insns", [boot], "less one close request" if one_request else "with the first request")
     if "large" in only:
-        body_bytes: list[int] = []
-        say(f"large run: one GET of {LARGE_PATH}")
-        run = counter.boot(counter.large(body_bytes))
-        kibibytes = body_bytes[0] / 1024
-        print(f"large_insns_per_KiB {beyond_base(run) / kibibytes:.1f} {body_bytes[0]} bytes", flush=True)
+        per_kibibyte = []
+        for number in range(1, repeat + 1):
+            body_bytes: list[int] = []
+            say(f"large run {number}/{repeat}: one GET of {LARGE_PATH}")
+            run = counter.boot(counter.large(body_bytes))
+            per_kibibyte.append(beyond(run, base) / (body_bytes[0] / 1024))
+        show("large_insns_per_KiB", per_kibibyte, f"{body_bytes[0]} bytes", digits=1)
     if "idle_connections" in only:
         requests = options.keepalive_requests
         for count in (int(value) for value in options.idle_connections.split(",")):
-            say(f"idle connections {count}: a run without and one with {requests} keep-alive requests")
+            say(f"idle connections {count}: a run without, then {repeat} with {requests} keep-alive requests")
             without = counter.boot(lambda: None, idle_connections=count)
-            with_requests = counter.boot(counter.keepalive(requests, []), idle_connections=count)
-            extra = (with_requests.instructions() - without.instructions()
-                     - idle_rate * (with_requests.seconds_after_ready - without.seconds_after_ready))
-            print(f"idle_connections_insns {count} {extra / requests:.0f} {requests} requests", flush=True)
+            per_request = [beyond(counter.boot(counter.keepalive(requests, []), idle_connections=count), without)
+                           / requests for _ in range(repeat)]
+            show(f"idle_connections_insns {count}", per_request, f"{requests} requests")
 
 
 # ---- profile ------------------------------------------------------------------------------
@@ -337,7 +360,7 @@ def profile(counter: Counter, options: argparse.Namespace) -> None:
                                              starts, names)
     difference = {name: with_requests.get(name, 0) - without.get(name, 0) for name in with_requests}
     total = sum(difference.values())
-    print(f"# {total / requests:.0f} guest instructions per keep-alive request in all "
+    print(f"# {total / requests:,.0f} guest instructions per keep-alive request in all "
           f"({requests} requests; a run with them less one without, by function)")
     print("# insns_per_request\tshare_percent\tfunction")
     for name, instructions in sorted(difference.items(), key=lambda item: -item[1])[:options.top]:
@@ -355,6 +378,7 @@ def main() -> int:
     parser.add_argument("--only", default="keepalive,close,large",
                         help="of keepalive,close,large,idle_connections (boot and idle always)")
     parser.add_argument("--idle-connections", default="16,4000")
+    parser.add_argument("--repeat", type=int, default=1, help="boots per workload; the median is shown")
     parser.add_argument("--boot-timeout", type=float, default=180)
     parser.add_argument("--profile", metavar="ELF", help="instead: the keep-alive requests' cost by function")
     parser.add_argument("--top", type=int, default=15, help="functions --profile prints")

@@ -295,9 +295,12 @@ def write_markdown(path, table, env, args, results, insns_table, profile):
         "is better for ours where higher is better, below 1 where lower is better."
     )
     out.append("")
-    out.extend(markdown_table(HEADER, table, ["---", *["---:"] * 5, "---", "---"]))
-    out.append("")
-    out.append(summary(table))
+    if table:
+        out.extend(markdown_table(HEADER, table, ["---", *["---:"] * 5, "---", "---"]))
+        out.append("")
+        out.append(summary(table))
+    else:
+        out.append("(No wall-clock figures in this run: their steps were skipped.)")
     out.append("")
     if insns_table:
         out.append("## Guest instructions per request")
@@ -432,10 +435,11 @@ def main():
     insns_table = insns_rows(results, targets)
     profile = read_profile(args.insns_profile)
     print()
-    print_plain(table)
-    print()
-    print(summary(table))
-    print()
+    if table:
+        print_plain(table)
+        print()
+        print(summary(table))
+        print()
     if insns_table:
         print("Guest instructions (QEMU's libinsn.so):")
         print_plain(insns_table, INSNS_HEADER)

@@ -15,7 +15,7 @@ command line comes from tools/qemu_command.py, the builder run-qemu.sh and the t
     servers.py COMMON... c1024               wrk -c1024 keep-alive against each server
     servers.py COMMON... overload [--netns NS]   ours beyond max_connections and beyond its memory
     servers.py COMMON... insns --plugins DIR [--elf ELF] [--keepalive-requests N] [--close-requests N]
-               [--idle-connections 16,4000] [--netns NS]
+               [--repeat N] [--idle-connections 16,4000] [--netns NS]
         guest instructions per request (tools/bench/guest_insns.py) of ours and nginx
 
 COMMON: --results DIR --ours-image IMG --baseline DIR --baseline-build DIR --site DIR
@@ -455,23 +455,28 @@ def guest_insns(bench: Bench, name: str, arguments: list[str], netns: str = "") 
     return found
 
 
-def value_and_note(figures: dict[str, str], name: str) -> tuple[str, str]:
-    """(value, note) of one figure of guest_insns.py's output; ("", "failed") if it is missing."""
+def value_runs_note(figures: dict[str, str], name: str) -> tuple[str, str, str]:
+    """(value, runs, note) of one figure of guest_insns.py's output (`VALUE [runs: A B] NOTE`);
+    ("", "", "failed ...") if it is missing."""
     if name not in figures:
-        return "", "failed (see insns-*.log in the raw results)"
-    value, _, note = figures[name].partition(" ")
-    return value, note
+        return "", "", "failed (see insns-*.log in the raw results)"
+    value, _, rest = figures[name].partition(" ")
+    runs = ""
+    match = re.match(r"\[runs: ([^]]*)\] ?(.*)", rest)
+    if match:
+        runs, rest = match.groups()
+    return value, runs, rest
 
 
 def step_insns(bench: Bench, plugins: str, elf: str, keepalive_requests: int, close_requests: int,
-               idle_connections: str, netns: str) -> None:
+               repeat: int, idle_connections: str, netns: str) -> None:
     """Guest instructions per request (QEMU's libinsn.so, exact whatever the host's load) for
     ours and nginx: boot, idle, keep-alive, close, 10 MiB over user networking and, with
     `netns`, 10 MiB over tap; for ours also the keep-alive cost with many idle connections open
     and the keep-alive profile by function (libhotblocks.so)."""
     servers = [server for server in bench.servers if server in ("ours", "nginx")]
     common = ["--plugins", plugins, "--keepalive-requests", str(keepalive_requests),
-              "--close-requests", str(close_requests)]
+              "--close-requests", str(close_requests), "--repeat", str(repeat)]
     for server in servers:
         log = bench.results / f"console-insns-{server}-user.log"
         start = bench.start_command(server, "user", "256M", log, plugin_arguments=True)
@@ -486,8 +491,8 @@ def step_insns(bench: Bench, plugins: str, elf: str, keepalive_requests: int, cl
         for figure, key in (("boot_insns", "boot_insns"), ("idle_insns_per_s", "idle_insns_per_s"),
                             ("keepalive_insns", "keepalive_insns"), ("close_insns", "close_insns"),
                             ("large_insns_per_KiB", "large_insns_per_KiB_user")):
-            value, note = value_and_note(figures, figure)
-            bench.record(key, server, value, "", note)
+            value, runs, note = value_runs_note(figures, figure)
+            bench.record(key, server, value, runs, note)
         bench.say(f"  {server}: " + ", ".join(f"{name} {rest.split()[0]}" for name, rest in figures.items()))
         if server != "ours":
             continue
@@ -498,8 +503,8 @@ def step_insns(bench: Bench, plugins: str, elf: str, keepalive_requests: int, cl
                                "--idle-connections", idle_connections])
         per_request = {}
         for count in counts:
-            value, note = value_and_note(figures, f"idle_connections_insns {count}")
-            bench.record(f"idle{count}_insns", server, value, "", note)
+            value, runs, note = value_runs_note(figures, f"idle_connections_insns {count}")
+            bench.record(f"idle{count}_insns", server, value, runs, note)
             per_request[count] = value
         if len(counts) >= 2 and per_request[counts[0]] and per_request[counts[-1]]:
             ratio = float(per_request[counts[-1]]) / float(per_request[counts[0]])
@@ -522,8 +527,8 @@ def step_insns(bench: Bench, plugins: str, elf: str, keepalive_requests: int, cl
         bench.say(f"guest instructions of {server} over tap (offload as the device offers it): 10 MiB")
         figures = guest_insns(bench, f"{server}-tap", [*common, "--host", TAP_ADDRESS, "--port", "80",
                                                        "--start", start, "--only", "large"], netns)
-        value, note = value_and_note(figures, "large_insns_per_KiB")
-        bench.record("large_insns_per_KiB_tap", server, value, "", note)
+        value, runs, note = value_runs_note(figures, "large_insns_per_KiB")
+        bench.record("large_insns_per_KiB_tap", server, value, runs, note)
         bench.say(f"  {server}: large_insns_per_KiB over tap {value or 'failed'}")
 
 
@@ -559,6 +564,7 @@ def main() -> int:
     insns.add_argument("--elf", default="", help="our kernel's ELF, for the profile")
     insns.add_argument("--keepalive-requests", type=int, default=2000)
     insns.add_argument("--close-requests", type=int, default=1000)
+    insns.add_argument("--repeat", type=int, default=1, help="boots per workload (the median is recorded)")
     insns.add_argument("--idle-connections", default="16,4000")
     insns.add_argument("--netns", default="", help="also 10 MiB over tap in this namespace")
     options = parser.parse_args()
@@ -580,7 +586,7 @@ def main() -> int:
         step_overload(bench, options.netns)
     elif options.step == "insns":
         step_insns(bench, options.plugins, options.elf, options.keepalive_requests, options.close_requests,
-                   options.idle_connections, options.netns)
+                   options.repeat, options.idle_connections, options.netns)
     return 0
 
 
