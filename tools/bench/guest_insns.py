@@ -2,9 +2,9 @@
 r"""Guest instructions per request of a web server in QEMU (TCG), counted by QEMU's plugins.
 
 Requests per second under emulation move 10-40 % from one run to the next on a shared host; the
-instructions the guest executes for the same work do not. They are what a real aarch64 core would
-run, and QEMU's TCG plugin `libinsn.so` counts them exactly (tools/bench/build_plugins.sh builds
-it). Figures, each printed as one line `NAME VALUE [note]`:
+instructions the guest executes for the same work move far less (see --repeat). They are what a
+real aarch64 core would run, and QEMU's TCG plugin `libinsn.so` counts them exactly
+(tools/bench/build_plugins.sh builds it). Figures, each printed as one line `NAME VALUE [note]`:
 
   boot_insns            reset -> the first answer (less that one request's cost, when known)
   idle_insns_per_s      what the guest runs per second of no traffic (timers, idle loop)

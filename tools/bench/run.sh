@@ -412,12 +412,13 @@ if ! skip overload && has_server ours; then
 fi
 
 # ---- 3g. guest instructions per request -----------------------------------------------------
-# Counted by QEMU's TCG plugin libinsn.so: the same on a busy host as on a quiet one, so no
-# quiet-host wait. Each figure is a boot with the workload less one without, less the idle
+# Counted by QEMU's TCG plugin libinsn.so: nearly the same on a busy host as on a quiet one, so
+# no quiet-host wait. Each figure is a boot with the workload less one without, less the idle
 # rate over the extra time (tools/bench/guest_insns.py). Quick: 300 requests each; full: 2,000
 # keep-alive and 1,000 close; --runs boots per workload, the median recorded (a workload's
-# count moves a little with the host's load, see guest_insns.py). The 10 MiB over tap runs in a private namespace (root only), where
-# QEMU's tap device offers ours checksum and segmentation offload.
+# count moves a little with the host's load, see guest_insns.py). The 10 MiB over tap runs in a
+# private namespace (root only), where QEMU's tap device offers ours checksum and segmentation
+# offload.
 if ! skip insns; then
   if ((QUICK)); then insns_requests=(--keepalive-requests 300 --close-requests 300 --repeat "$RUNS")
   else insns_requests=(--keepalive-requests 2000 --close-requests 1000 --repeat "$RUNS"); fi

@@ -52,8 +52,9 @@ IDLE_SETTLE_S, IDLE_SAMPLE_S = 3, 5
 MINRAM_LOAD_S, MINRAM_BOOT_TIMEOUT_S = 3, 60
 C1024_S = 10
 OVERLOAD_S, OVERLOAD_LOWMEM = 10, "16M"
-# guest_insns.py boots a server 3-5 times per call (more with idle connections); under the
-# plugin a Linux boot takes ~10 s of host time, opening 4,000 connections about a minute.
+# guest_insns.py boots a server 2 + 3 x --repeat times per call (idle connections: 2 x (1 +
+# --repeat)); under the plugin a Linux boot takes ~10 s of host time, opening 4,000
+# connections about 15 s.
 INSNS_CALL_TIMEOUT_S = 1800
 INSNS_BOOT_TIMEOUT_S = 120
 
@@ -470,8 +471,8 @@ def value_runs_note(figures: dict[str, str], name: str) -> tuple[str, str, str]:
 
 def step_insns(bench: Bench, plugins: str, elf: str, keepalive_requests: int, close_requests: int,
                repeat: int, idle_connections: str, netns: str) -> None:
-    """Guest instructions per request (QEMU's libinsn.so, exact whatever the host's load) for
-    ours and nginx: boot, idle, keep-alive, close, 10 MiB over user networking and, with
+    """Guest instructions per request (QEMU's libinsn.so: exact per boot, moving only a little
+    with the host's load, unlike wall-clock rates) for ours and nginx: boot, idle, keep-alive, close, 10 MiB over user networking and, with
     `netns`, 10 MiB over tap; for ours also the keep-alive cost with many idle connections open
     and the keep-alive profile by function (libhotblocks.so)."""
     servers = [server for server in bench.servers if server in ("ours", "nginx")]
