@@ -307,10 +307,12 @@ def write_markdown(path, table, env, args, results, insns_table, profile):
         out.append("")
         out.append(
             "Counted by QEMU's TCG plugin `libinsn.so` (`tools/bench/guest_insns.py`): what a real aarch64 core "
-            "would execute, the same on a busy host as on a quiet one, unlike the wall-clock figures above. Each "
-            "figure is a boot with the workload less a boot without it, less the idle rate over the extra wall "
-            "time; keep-alive is N sequential GETs on one connection, close N GETs with a new connection each "
-            "(N under Details), 10 MiB one GET. `nginx/ours` is how many times fewer instructions ours executes."
+            "would execute, far steadier than the wall-clock figures above (a boot's count repeats to 0.1 %; a "
+            "workload's was seen to move by up to 13 % between runs on a loaded host, hence the median of the "
+            "runs under Details). Each figure is a boot with the workload less a boot without it, less the idle "
+            "rate over the extra wall time; keep-alive is N sequential GETs on one connection, close N GETs with "
+            "a new connection each (N under Details), 10 MiB one GET. `nginx/ours` is how many times fewer "
+            "instructions ours executes."
         )
         out.append("")
         out.extend(markdown_table(INSNS_HEADER, insns_table, ["---", *["---:"] * 4, "---", "---"]))
