@@ -16,8 +16,9 @@ real aarch64 core would run, and QEMU's TCG plugin `libinsn.so` counts them exac
 
 With --repeat N each workload boot is made N times and the median printed, the N values after
 it as `[runs: A B C]`: the base boot repeats to within 0.1 %, but a workload's own count was
-seen to move by up to 13 % between runs, presumably with the host's load (how many frames the
-guest finds per poll depends on how fast the host runs it).
+seen to move by up to 13 % between runs (25 % between the extremes of three runs with 4,000 idle
+connections open), presumably with the host's load: how many frames and timer deadlines the
+guest finds per poll depends on how fast the host runs it.
 
 How: the plugin's count covers a whole QEMU process, boot included. So each figure is the
 difference of two boots, one with the workload and one without (the "base" run), less what the

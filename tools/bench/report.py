@@ -308,8 +308,8 @@ def write_markdown(path, table, env, args, results, insns_table, profile):
         out.append(
             "Counted by QEMU's TCG plugin `libinsn.so` (`tools/bench/guest_insns.py`): what a real aarch64 core "
             "would execute, far steadier than the wall-clock figures above (a boot's count repeats to 0.1 %; a "
-            "workload's was seen to move by up to 13 % between runs on a loaded host, hence the median of the "
-            "runs under Details). Each figure is a boot with the workload less a boot without it, less the idle "
+            "workload's was seen to move by up to 13 % between runs on a loaded host, 25 % with 4,000 idle "
+            "connections open, hence the median of the runs under Details). Each figure is a boot with the workload less a boot without it, less the idle "
             "rate over the extra wall time; keep-alive is N sequential GETs on one connection, close N GETs with "
             "a new connection each (N under Details), 10 MiB one GET. `nginx/ours` is how many times fewer "
             "instructions ours executes."
