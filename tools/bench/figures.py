@@ -42,6 +42,20 @@ FIGURES = (
     Figure("low_memory_errors", "wrk -c1024 /100k.bin at -m 16M: socket errors (ours only)", "count", False),
 )
 
+# Guest instructions (QEMU's libinsn.so, tools/bench/guest_insns.py): their own table, beside the
+# wall-clock one. All are lower-is-better; busybox is not counted.
+INSNS_FIGURES = (
+    Figure("keepalive_insns", "1 KiB GET, keep-alive (sequential, one connection)", "insns/request", False),
+    Figure("close_insns", "1 KiB GET, new connection each", "insns/request", False),
+    Figure("large_insns_per_KiB_user", "10 MiB GET, user net", "insns/KiB", False),
+    Figure("large_insns_per_KiB_tap", "10 MiB GET, tap (with the device's offloads)", "insns/KiB", False),
+    Figure("idle16_insns", "1 KiB keep-alive GET, 16 idle connections open", "insns/request", False),
+    Figure("idle4000_insns", "1 KiB keep-alive GET, 4,000 idle connections open", "insns/request", False),
+    Figure("idle4000_insns_ratio", "4,000 idle connections against 16", "ratio", False),
+    Figure("boot_insns", "reset → ready to serve", "insns", False),
+    Figure("idle_insns_per_s", "idle, per second", "insns/s", False),
+)
+
 
 @dataclass
 class Measurement:

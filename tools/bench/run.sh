@@ -4,10 +4,12 @@
 # TCG), back to back in one invocation, with the baseline's own measuring script.
 #
 #   tools/bench/run.sh            # full: medians of 3, 10 s wrk runs, user net + tap,
-#                                 #   idle CPU, image sizes, min RAM, 1024 connections;
+#                                 #   idle CPU, image sizes, min RAM, 1024 connections,
+#                                 #   guest instructions (2,000 keep-alive, 1,000 close);
 #                                 #   writes BENCHMARKS.md and tools/bench/ratios.png
 #   tools/bench/run.sh --quick    # development: 1 run each, 3 s wrk runs, user net only,
-#                                 #   no tap / min RAM / 1024 connections; writes
+#                                 #   no tap / min RAM / 1024 connections, guest instructions
+#                                 #   with 300 requests each; writes
 #                                 #   target/bench/BENCHMARKS.md (not the committed one)
 #
 # Options:
@@ -15,7 +17,8 @@
 #   --runs N           runs per figure (full 3, quick 1); each figure is the median
 #   --duration S       seconds per wrk run (full 10, quick 3)
 #   --skip LIST        comma list of steps to leave out: user,tap,idle,size,minram,c1024,
-#                      overload
+#                      overload,insns (all guest instruction counts), insns_tap (only their
+#                      10 MiB over tap; --quick does not skip it: counts do not need a quiet host)
 #   --no-build         use the images built by an earlier run (target/bench/*.img)
 #   --servers LIST     comma list, default ours,nginx,busybox
 #   --out FILE         where to write the report (default: see above); --no-report: none
@@ -23,7 +26,7 @@
 #
 # Environment:
 #   BASELINE      the baseline scripts (default: ../shared/baseline next to the repository)
-#   PORT_BASE     first of the host ports used on 127.0.0.1 (default 18080; uses +1..+12)
+#   PORT_BASE     first of the host ports used on 127.0.0.1 (default 18080; uses +1..+23)
 #   QUIET_WAIT    before each timed step wait up to this many seconds for the host to be
 #                 idle (other processes < 20 % of a core); full 30, quick 0
 #   BASELINE_MINRAM=rerun   run the baseline's min-ram.sh even if a result for the same
@@ -53,9 +56,14 @@
 #      the baseline's own min-ram.sh for nginx and busybox); wrk -c1024 keep-alive (ours boots
 #      with max_connections=1100); and, for ours only, the overload checks (over tap when
 #      root): wrk -c1200 against max_connections=1024, and wrk -c1024 on /100k.bin at -m 16M
-#      (answers per status, resets, still serving afterwards).
+#      (answers per status, resets, still serving afterwards). Last, the guest instructions
+#      per request (tools/bench/guest_insns.py with QEMU's TCG plugin libinsn.so, built by
+#      tools/bench/build_plugins.sh): ours and nginx over user networking (boot, idle per
+#      second, keep-alive, close, 10 MiB), over tap (10 MiB) when root, and for ours the
+#      keep-alive cost with 4,000 idle connections open against 16 and the keep-alive
+#      profile by function (libhotblocks.so, on target/bench/ours.elf).
 #   4. Prints every figure with the ratios ours/nginx and ours/busybox and whether it meets
-#      its target (targets.tsv: issue 6's targets), and writes the
+#      its target (targets.tsv: issue 6's targets, issue 15's for instructions), and writes the
 #      report (tools/bench/report.py) and the plot of the ratios (tools/bench/plot.py,
 #      matplotlib; pip-installed if missing, skipped with a note if that fails).
 # Every server this script boots itself (idle CPU, min RAM, 1024 connections, overload) is
@@ -136,6 +144,7 @@ command -v curl >/dev/null || need+=(curl)
 command -v bc >/dev/null || need+=(bc)
 command -v cpio >/dev/null || need+=(cpio)
 command -v top >/dev/null || need+=(procps)
+command -v nm >/dev/null || need+=(binutils)   # the instruction profile's symbols
 command -v python3 >/dev/null || need+=(python3)
 command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
 if ((${#need[@]})); then
@@ -154,6 +163,7 @@ EMPTY_SITE="$WORK/empty-site"
 mkdir -p "$EMPTY_SITE"
 find "$EMPTY_SITE" -mindepth 1 -delete
 OURS_IMAGE="$WORK/ours.img"
+OURS_ELF="$WORK/ours.elf"   # the same kernel with its symbols: the instruction profile's names
 OURS_NOSITE_IMAGE="$WORK/ours-nosite.img"
 # The kernel is built from the committed HEAD, not from the working tree (other sessions edit
 # it while we measure): `git archive HEAD` into $CHECKOUT. tar -m gives every file the
@@ -182,6 +192,7 @@ if ((BUILD_IMAGES)); then
   (($(stat -c %Y "$CARGO_TARGET/kernel-virt.img") >= build_started)) \
     || { echo "run.sh: $CARGO_TARGET/kernel-virt.img is older than this build" >&2; exit 1; }
   cp -f "$CARGO_TARGET/kernel-virt.img" "$OURS_IMAGE"
+  cp -f "$CARGO_TARGET/aarch64-unknown-none/release/kernel" "$OURS_ELF"
   if ! skip size; then
     # A separate target dir: switching SITE back and forth would rebuild the crate each time.
     say "building our kernel with an empty site (for the size without the site)"
@@ -400,6 +411,41 @@ if ! skip overload && has_server ours; then
   if [[ -n "$NETNS" ]]; then NS="$NETNS" "$BASELINE/netns-tap.sh" down >/dev/null 2>&1 || true; NETNS=""; fi
 fi
 
+# ---- 3g. guest instructions per request -----------------------------------------------------
+# Counted by QEMU's TCG plugin libinsn.so: nearly the same on a busy host as on a quiet one, so
+# no quiet-host wait. Each figure is a boot with the workload less one without, less the idle
+# rate over the extra time (tools/bench/guest_insns.py). Quick: 300 requests each; full: 2,000
+# keep-alive and 1,000 close; --runs boots per workload, the median recorded (a workload's
+# count moves a little with the host's load, see guest_insns.py). The 10 MiB over tap runs in a
+# private namespace (root only), where QEMU's tap device offers ours checksum and segmentation
+# offload.
+if ! skip insns; then
+  if ((QUICK)); then insns_requests=(--keepalive-requests 300 --close-requests 300 --repeat "$RUNS")
+  else insns_requests=(--keepalive-requests 2000 --close-requests 1000 --repeat "$RUNS"); fi
+  if plugins=$("$HERE/build_plugins.sh" 2>"$RESULTS/build-plugins.log" | tail -n 1) && [[ -f "$plugins/libinsn.so" ]]; then
+    insns_netns=()
+    if ! skip insns_tap; then
+      if [[ $(id -u) == 0 ]]; then
+        NETNS="bsbench$$"
+        if NS="$NETNS" "$BASELINE/netns-tap.sh" up >"$RESULTS/netns-insns.log" 2>&1; then insns_netns=(--netns "$NETNS")
+        else
+          say "netns-tap.sh up failed (see $RESULTS/netns-insns.log): no instruction count over tap"
+          NS="$NETNS" "$BASELINE/netns-tap.sh" down >/dev/null 2>&1 || true; NETNS=""
+        fi
+      else
+        say "not root: no instruction count over tap"
+      fi
+    fi
+    elf=""; [[ -f "$OURS_ELF" ]] && elf=$OURS_ELF
+    "${servers[@]}" insns --plugins "$plugins" --elf "$elf" "${insns_requests[@]}" \
+      --idle-connections 16,4000 "${insns_netns[@]}"
+    if [[ -n "$NETNS" ]]; then NS="$NETNS" "$BASELINE/netns-tap.sh" down >/dev/null 2>&1 || true; NETNS=""; fi
+  else
+    say "build_plugins.sh failed (see $RESULTS/build-plugins.log): no guest instruction counts"
+    record insns_skipped all "" "" "build_plugins.sh failed"
+  fi
+fi
+
 # ---- 4. report --------------------------------------------------------------------------------
 say "done in $((SECONDS - T0)) s; raw results in $RESULTS"
 echo "total_s: $((SECONDS - T0))" >>"$RESULTS/env.txt"
@@ -415,8 +461,10 @@ if ((REPORT)); then
     plot_note="matplotlib could not be installed; no plot"
   fi
   python3 "$HERE/report.py" --results "$TSV" --env "$RESULTS/env.txt" --targets "$HERE/targets.tsv" \
-    --plot "$PLOT" --plot-note "$plot_note" --out "$OUT" --raw-dir "$RESULTS" --root "$ROOT"
+    --plot "$PLOT" --plot-note "$plot_note" --out "$OUT" --raw-dir "$RESULTS" --root "$ROOT" \
+    --insns-profile "$RESULTS/insns-profile-ours.txt"
   say "wrote $OUT"
 else
-  python3 "$HERE/report.py" --results "$TSV" --env "$RESULTS/env.txt" --targets "$HERE/targets.tsv"
+  python3 "$HERE/report.py" --results "$TSV" --env "$RESULTS/env.txt" --targets "$HERE/targets.tsv" \
+    --insns-profile "$RESULTS/insns-profile-ours.txt"
 fi

@@ -14,6 +14,9 @@ command line comes from tools/qemu_command.py, the builder run-qemu.sh and the t
     servers.py COMMON... minram              smallest -m that serves the site (ours)
     servers.py COMMON... c1024               wrk -c1024 keep-alive against each server
     servers.py COMMON... overload [--netns NS]   ours beyond max_connections and beyond its memory
+    servers.py COMMON... insns --plugins DIR [--elf ELF] [--keepalive-requests N] [--close-requests N]
+               [--repeat N] [--idle-connections 16,4000] [--netns NS]
+        guest instructions per request (tools/bench/guest_insns.py) of ours and nginx
 
 COMMON: --results DIR --ours-image IMG --baseline DIR --baseline-build DIR --site DIR
 --port-base N --servers LIST --quiet-wait S --started EPOCH_S. Figures are appended to
@@ -49,6 +52,11 @@ IDLE_SETTLE_S, IDLE_SAMPLE_S = 3, 5
 MINRAM_LOAD_S, MINRAM_BOOT_TIMEOUT_S = 3, 60
 C1024_S = 10
 OVERLOAD_S, OVERLOAD_LOWMEM = 10, "16M"
+# guest_insns.py boots a server 2 + 3 x --repeat times per call (idle connections: 2 x (1 +
+# --repeat)); under the plugin a Linux boot takes ~10 s of host time, opening 4,000
+# connections about 15 s.
+INSNS_CALL_TIMEOUT_S = 1800
+INSNS_BOOT_TIMEOUT_S = 120
 
 
 class Bench:
@@ -93,16 +101,26 @@ class Bench:
 
     def baseline_argv(self, server: str, net: str, memory: str, log: Path) -> list[str]:
         """The baseline's own start script in the foreground (it writes the console to LOG)."""
-        return ["env", f"BUILD={self.baseline_build}", f"PORT={self.port_of(server)}", f"MEM={memory}",
+        # run-linux.sh forwards a TLS port too, by default PORT+363; PORT_TLS keeps it within
+        # run.sh's own range of ports (PORT_BASE+21..+23).
+        return ["env", f"BUILD={self.baseline_build}", f"PORT={self.port_of(server)}",
+                f"PORT_TLS={self.port_of(server) + 20}", f"MEM={memory}",
                 f"NET={net}", f"LOG={log}", f"GUEST_MAC={GUEST_MAC}",
                 str(self.baseline / "run-linux.sh"), server, "--fg"]
 
-    def start_command(self, server: str, net: str, memory: str, log: Path, extra: str = "") -> str:
-        """One shell string that runs the server in the foreground (measure.sh --start)."""
+    def start_command(self, server: str, net: str, memory: str, log: Path, extra: str = "",
+                      plugin_arguments: bool = False) -> str:
+        """One shell string that runs the server in the foreground (measure.sh --start). With
+        `plugin_arguments`, QEMU also gets the words of $PLUGIN_ARGS, unquoted, as the shell
+        finds them when the string runs (guest_insns.py sets it to load a TCG plugin)."""
         if server == "ours":
-            return (f"exec {qemu_command.shell_line(self.ours_argv(net, memory, extra))}"
+            plugin = " $PLUGIN_ARGS" if plugin_arguments else ""
+            return (f"exec {qemu_command.shell_line(self.ours_argv(net, memory, extra))}{plugin}"
                     f" </dev/null >{shlex.quote(str(log))} 2>&1")
-        return "exec " + qemu_command.shell_line(self.baseline_argv(server, net, memory, log))
+        argv = self.baseline_argv(server, net, memory, log)
+        if plugin_arguments:   # run-linux.sh appends $QEMU_EXTRA's words to QEMU's
+            return f'exec env QEMU_EXTRA="$PLUGIN_ARGS" {qemu_command.shell_line(argv[1:])}'
+        return "exec " + qemu_command.shell_line(argv)
 
     # ---- start, wait, stop -------------------------------------------------------------
     @contextlib.contextmanager
@@ -408,6 +426,113 @@ def step_overload(bench: Bench, netns: str) -> None:
     overload_run(bench, "low_memory", OVERLOAD_LOWMEM, "max_connections=1100", 1024, "/100k.bin", netns)
 
 
+def guest_insns(bench: Bench, name: str, arguments: list[str], netns: str = "") -> dict[str, str]:
+    """Runs tools/bench/guest_insns.py (bounded), keeps its output as insns-NAME.txt/.log in the
+    results, and returns its figures {name: rest of the line}; for idle_connections_insns the
+    name is `idle_connections_insns COUNT`."""
+    command = [sys.executable, str(Path(__file__).resolve().parent / "guest_insns.py"),
+               "--boot-timeout", str(INSNS_BOOT_TIMEOUT_S), *arguments]
+    if netns:
+        command = ["ip", "netns", "exec", netns, *command]
+    output, log = bench.results / f"insns-{name}.txt", bench.results / f"insns-{name}.log"
+    with open(output, "w") as stdout, open(log, "w") as stderr:
+        try:
+            completed = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                                       timeout=INSNS_CALL_TIMEOUT_S, check=False)
+            if completed.returncode != 0:
+                bench.say(f"  guest_insns.py for {name} failed (exit {completed.returncode}); see {log}")
+        except subprocess.TimeoutExpired:
+            bench.say(f"  guest_insns.py for {name} took over {INSNS_CALL_TIMEOUT_S} s: stopped; see {log}")
+    found: dict[str, str] = {}
+    for line in output.read_text().split("\n"):
+        words = line.split(maxsplit=1)
+        if len(words) < 2 or line.startswith("#"):
+            continue
+        figure, rest = words
+        if figure == "idle_connections_insns":
+            count, _, rest = rest.partition(" ")
+            figure = f"{figure} {count}"
+        found[figure] = rest
+    return found
+
+
+def value_runs_note(figures: dict[str, str], name: str) -> tuple[str, str, str]:
+    """(value, runs, note) of one figure of guest_insns.py's output (`VALUE [runs: A B] NOTE`);
+    ("", "", "failed ...") if it is missing."""
+    if name not in figures:
+        return "", "", "failed (see insns-*.log in the raw results)"
+    value, _, rest = figures[name].partition(" ")
+    runs = ""
+    match = re.match(r"\[runs: ([^]]*)\] ?(.*)", rest)
+    if match:
+        runs, rest = match.groups()
+    return value, runs, rest
+
+
+def step_insns(bench: Bench, plugins: str, elf: str, keepalive_requests: int, close_requests: int,
+               repeat: int, idle_connections: str, netns: str) -> None:
+    """Guest instructions per request (QEMU's libinsn.so: exact per boot, moving only a little
+    with the host's load, unlike wall-clock rates) for ours and nginx: boot, idle, keep-alive, close, 10 MiB over user networking and, with
+    `netns`, 10 MiB over tap; for ours also the keep-alive cost with many idle connections open
+    and the keep-alive profile by function (libhotblocks.so)."""
+    servers = [server for server in bench.servers if server in ("ours", "nginx")]
+    common = ["--plugins", plugins, "--keepalive-requests", str(keepalive_requests),
+              "--close-requests", str(close_requests), "--repeat", str(repeat)]
+    for server in servers:
+        log = bench.results / f"console-insns-{server}-user.log"
+        start = bench.start_command(server, "user", "256M", log, plugin_arguments=True)
+        port = bench.port_of(server)
+        if http_code(f"http://127.0.0.1:{port}/", 1) != "":
+            print(f"run.sh: something already answers on 127.0.0.1:{port}; set PORT_BASE", file=sys.stderr)
+            raise SystemExit(1)
+        bench.say(f"guest instructions of {server} over user networking: boot, idle, "
+                  f"{keepalive_requests} keep-alive, {close_requests} close, 10 MiB")
+        figures = guest_insns(bench, f"{server}-user", [*common, "--port", str(port), "--start", start,
+                                                        "--only", "keepalive,close,large"])
+        for figure, key in (("boot_insns", "boot_insns"), ("idle_insns_per_s", "idle_insns_per_s"),
+                            ("keepalive_insns", "keepalive_insns"), ("close_insns", "close_insns"),
+                            ("large_insns_per_KiB", "large_insns_per_KiB_user")):
+            value, runs, note = value_runs_note(figures, figure)
+            bench.record(key, server, value, runs, note)
+        bench.say(f"  {server}: " + ", ".join(f"{name} {rest.split()[0]}" for name, rest in figures.items()))
+        if server != "ours":
+            continue
+        counts = [count for count in idle_connections.split(",") if count]
+        bench.say(f"guest instructions per keep-alive request of ours with {' and '.join(counts)} idle connections open")
+        figures = guest_insns(bench, "ours-idle-connections",
+                              [*common, "--port", str(port), "--start", start, "--only", "idle_connections",
+                               "--idle-connections", idle_connections])
+        per_request = {}
+        for count in counts:
+            value, runs, note = value_runs_note(figures, f"idle_connections_insns {count}")
+            bench.record(f"idle{count}_insns", server, value, runs, note)
+            per_request[count] = value
+        if len(counts) >= 2 and per_request[counts[0]] and per_request[counts[-1]]:
+            ratio = float(per_request[counts[-1]]) / float(per_request[counts[0]])
+            bench.record(f"idle{counts[-1]}_insns_ratio", server, f"{ratio:.3f}", "",
+                         f"{per_request[counts[-1]]} / {per_request[counts[0]]} per keep-alive request")
+            bench.say(f"  ours: {per_request[counts[0]]} with {counts[0]}, {per_request[counts[-1]]} with "
+                      f"{counts[-1]} idle connections ({ratio:.2f}×)")
+        else:
+            bench.record(f"idle{counts[-1]}_insns_ratio", server, "", "", "failed")
+        if elf and Path(elf).is_file():
+            bench.say(f"profile of ours' keep-alive requests by function ({keepalive_requests} requests)")
+            guest_insns(bench, "profile-ours", [*common, "--port", str(port), "--start", start, "--profile", elf])
+        else:
+            bench.say(f"no ELF of our kernel at {elf!r}: no profile")
+    if not netns:
+        return
+    for server in servers:
+        log = bench.results / f"console-insns-{server}-tap.log"
+        start = bench.start_command(server, "tap", "256M", log, plugin_arguments=True)
+        bench.say(f"guest instructions of {server} over tap (offload as the device offers it): 10 MiB")
+        figures = guest_insns(bench, f"{server}-tap", [*common, "--host", TAP_ADDRESS, "--port", "80",
+                                                       "--start", start, "--only", "large"], netns)
+        value, runs, note = value_runs_note(figures, "large_insns_per_KiB")
+        bench.record("large_insns_per_KiB_tap", server, value, runs, note)
+        bench.say(f"  {server}: large_insns_per_KiB over tap {value or 'failed'}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="servers.py", description=__doc__.split("\n")[0])
     parser.add_argument("--results", required=True)
@@ -426,6 +551,7 @@ def main() -> int:
     start.add_argument("memory")
     start.add_argument("log")
     start.add_argument("extra", nargs="?", default="")
+    start.add_argument("--plugin-args", action="store_true", help="pass QEMU $PLUGIN_ARGS too")
     port = steps.add_parser("port")
     port.add_argument("server", choices=("ours", "nginx", "busybox"))
     steps.add_parser("wait-quiet")
@@ -434,10 +560,19 @@ def main() -> int:
     steps.add_parser("c1024")
     overload = steps.add_parser("overload")
     overload.add_argument("--netns", default="")
+    insns = steps.add_parser("insns")
+    insns.add_argument("--plugins", required=True, help="folder with libinsn.so and libhotblocks.so")
+    insns.add_argument("--elf", default="", help="our kernel's ELF, for the profile")
+    insns.add_argument("--keepalive-requests", type=int, default=2000)
+    insns.add_argument("--close-requests", type=int, default=1000)
+    insns.add_argument("--repeat", type=int, default=1, help="boots per workload (the median is recorded)")
+    insns.add_argument("--idle-connections", default="16,4000")
+    insns.add_argument("--netns", default="", help="also 10 MiB over tap in this namespace")
     options = parser.parse_args()
     bench = Bench(options)
     if options.step == "start-command":
-        print(bench.start_command(options.server, options.net, options.memory, Path(options.log), options.extra))
+        print(bench.start_command(options.server, options.net, options.memory, Path(options.log), options.extra,
+                                  plugin_arguments=options.plugin_args))
     elif options.step == "port":
         print(bench.port_of(options.server))
     elif options.step == "wait-quiet":
@@ -450,6 +585,9 @@ def main() -> int:
         step_c1024(bench)
     elif options.step == "overload":
         step_overload(bench, options.netns)
+    elif options.step == "insns":
+        step_insns(bench, options.plugins, options.elf, options.keepalive_requests, options.close_requests,
+                   options.repeat, options.idle_connections, options.netns)
     return 0
 
 
