@@ -52,7 +52,7 @@ install_packages
 
 source_dir="$OUT/source"
 mkdir -p "$source_dir"
-tarball=$(ls "$source_dir"/qemu_*.orig.tar.* 2>/dev/null | head -n 1 || true)
+tarball=$(find "$source_dir" -maxdepth 1 -name 'qemu_*.orig.tar.*' | sort | head -n 1)
 if [[ -z "$tarball" ]]; then
   source_known() { apt-cache showsrc qemu 2>/dev/null | grep -Fqx "Version: $qemu_version"; }
   if ! source_known; then
@@ -62,6 +62,7 @@ if [[ -z "$tarball" ]]; then
   fi
   if ! source_known; then
     # The suite the installed version comes from: a backport (~bpo12) or the release itself.
+    # shellcheck source=/dev/null
     suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
     case $qemu_version in *bpo*) suite="$suite-backports" ;; esac
     list=/etc/apt/sources.list.d/bareserve-qemu-source.sources
@@ -76,7 +77,7 @@ if [[ -z "$tarball" ]]; then
   # fails) still serves the upstream source, so the tarball, not apt's status, decides.
   (cd "$source_dir" && timeout 900 apt-get source --download-only "qemu=$qemu_version") \
     >"$source_dir/apt-get-source.log" 2>&1 || true
-  tarball=$(ls "$source_dir"/qemu_*.orig.tar.* 2>/dev/null | head -n 1 || true)
+  tarball=$(find "$source_dir" -maxdepth 1 -name 'qemu_*.orig.tar.*' | sort | head -n 1)
   [[ -n "$tarball" ]] || { tail -5 "$source_dir/apt-get-source.log" >&2; say "apt-get source left no orig tarball in $source_dir"; exit 1; }
 fi
 
@@ -85,7 +86,8 @@ rm -rf "$source_dir/extract"
 mkdir -p "$source_dir/extract"
 tar -xf "$tarball" -C "$source_dir/extract" --wildcards \
   '*/include/qemu/qemu-plugin.h' '*/tests/tcg/plugins/insn.c' '*/contrib/plugins/hotblocks.c'
-tree=$(ls -d "$source_dir"/extract/qemu-*/ | head -n 1)
+tree=$(find "$source_dir/extract" -mindepth 1 -maxdepth 1 -type d -name 'qemu-*' | sort | head -n 1)
+[[ -n "$tree" ]] || { say "the orig tarball held no qemu-* folder"; exit 1; }
 # hotblocks reports only its 20 most executed blocks; a profile by function needs all of them,
 # or its shares would not add up to the total.
 sed -i -E 's/^static guint64 limit = [0-9]+;/static guint64 limit = 1000000000;/' "$tree/contrib/plugins/hotblocks.c"
