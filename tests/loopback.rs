@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{HELLO, Harness, STYLE, get, parse_responses, test_config};
+use common::{HELLO, Harness, STYLE, big_file, get, parse_responses, test_config};
 use smoltcp::socket::tcp;
 
 #[test]
@@ -264,4 +264,27 @@ fn static_ipv6_address_is_configured_beside_the_link_local_one() {
             IpCidr::Ipv4(bareserve::net::StaticIpv4::QEMU_USER_NETWORK.address),
         ]
     );
+}
+
+/// Closed connections' sockets become the next listeners (their buffers are reused, not
+/// zeroed again): each next client gets exactly its own bytes, never any of the previous
+/// connection's, whatever that one left in the rings.
+#[test]
+fn reused_sockets_serve_the_next_clients_only_their_own_bytes() {
+    let mut harness = Harness::new(test_config());
+    for round in 0..6 {
+        let large = harness.connect();
+        let responses = harness.request(large, &get("/big.bin"), &[false]);
+        assert_eq!(responses[0].body, big_file(), "round {round}");
+        harness.close_client(large);
+        harness.settle();
+        let small = harness.connect();
+        let responses = harness.request(small, &get("/hello.txt"), &[false]);
+        assert_eq!(responses[0].status, 200);
+        assert_eq!(responses[0].body, HELLO, "round {round}");
+        harness.close_client(small);
+        harness.settle();
+    }
+    assert!(harness.server.statistics().connections_accepted >= 12);
+    assert!(harness.server.statistics().sockets_reused >= 6);
 }

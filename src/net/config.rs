@@ -181,4 +181,6 @@ pub struct ServerStatistics {
     pub input_allocation_failures: u64,
     /// Received TCP segments dropped because their checksum was wrong (RFC 9293 §3.1).
     pub tcp_checksum_errors: u64,
+    /// Listeners made from a closed connection's socket instead of new zeroed buffers.
+    pub sockets_reused: u64,
 }

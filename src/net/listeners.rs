@@ -3,6 +3,15 @@
 //! it, below [`ServerConfig::max_connections`]; at the limit, or when the heap cannot hold another
 //! socket's buffers, one small overflow listener answers `503` (see "Accepting connections" in
 //! the [module documentation](super)).
+//!
+//! **Recycling.** A new listener's buffers are allocated zeroed: a 256 KiB send buffer costs
+//! ~20,000 guest instructions of `memset`, which made it the largest single cost of a
+//! connection. A regular connection's socket that closed (CLOSED or TIME-WAIT) is therefore
+//! kept, up to [`RECYCLED_SOCKETS_MAX`], and the next listener of the same buffer sizes is
+//! that socket listening again: smoltcp's `listen` resets every piece of connection state and
+//! empties both ring buffers (their old bytes are never read: a ring only yields what was
+//! written into it since). The kept sockets are dropped when memory runs short, and a kept
+//! socket larger than the sizes the heap allows now is dropped instead of reused.
 
 use alloc::vec::Vec;
 
@@ -40,6 +49,9 @@ const SURPLUS_SHARE_DIVISOR: usize = 32;
 /// client), so that input buffers cannot grow the heap dry; reading resumes when connections
 /// close and memory is back.
 pub const READ_PAUSE_FREE_BYTES: usize = MEMORY_RESERVE_BYTES / 2;
+
+/// Most closed sockets kept for reuse as listeners (see "Recycling" above).
+pub(super) const RECYCLED_SOCKETS_MAX: usize = 4;
 
 /// Shortest time between two warnings about allocations refused for want of memory, in
 /// microseconds: a flood must not flood the console too.
@@ -108,9 +120,14 @@ impl HttpServer {
     pub(super) fn replenish_listeners(&mut self, now_us: u64) -> bool {
         let regular_in_use = self.buckets.active_regular_count();
         let overflow_in_use = self.buckets.overflow_count;
+        // The kept sockets' buffers are not counted as free: a shortage drops them (below),
+        // which gives the memory back, and the sizes that follow from the shortage apply.
         let free_memory = self.config.free_memory_bytes.map(|free| free());
         let send_buffer_bytes = self.regular_send_buffer_bytes(free_memory);
         self.short_of_memory = send_buffer_bytes.is_none();
+        if self.short_of_memory {
+            self.recycled_sockets.clear();
+        }
         let capacity = match send_buffer_bytes {
             Some(_) => self.config.max_connections.saturating_sub(regular_in_use),
             // Out of memory for more connections: as if the limit were reached.
@@ -205,6 +222,9 @@ impl HttpServer {
         tx_bytes: usize,
         now_us: u64,
     ) -> bool {
+        if role == SocketRole::Regular && self.listen_recycled(rx_bytes, tx_bytes) {
+            return true;
+        }
         let buffers = zeroed_buffer(rx_bytes).zip(zeroed_buffer(tx_bytes));
         let Some((rx_buffer, tx_buffer)) = buffers else {
             self.statistics.socket_buffer_allocation_failures += 1;
@@ -229,17 +249,44 @@ impl HttpServer {
         // connection's own limits cover both cases: no sending progress (a vanished or
         // non-reading peer) and idleness.
         socket.set_timeout(None);
-        let endpoint = IpListenEndpoint {
-            addr: None,
-            port: self.config.http_port,
-        };
-        if let Err(error) = socket.listen(endpoint) {
+        if let Err(error) = socket.listen(self.listen_endpoint()) {
             warn!(
                 "net: cannot listen on port {}: {error:?}",
                 self.config.http_port
             );
             return false;
         }
+        self.push_listener(socket, role);
+        true
+    }
+
+    /// Makes a kept socket with buffers of `rx_bytes` and at most `tx_bytes` (and at least the
+    /// floor) listen, if there is one; drops kept sockets of other sizes (the sizes the heap
+    /// allows have moved). Returns whether a listener was added.
+    fn listen_recycled(&mut self, rx_bytes: usize, tx_bytes: usize) -> bool {
+        let minimum_tx_bytes = ServerConfig::TCP_TX_BUFFER_MIN_BYTES.min(tx_bytes);
+        while let Some(mut socket) = self.recycled_sockets.pop() {
+            let fits = socket.recv_capacity() == rx_bytes
+                && (minimum_tx_bytes..=tx_bytes).contains(&socket.send_capacity());
+            if fits && socket.listen(self.listen_endpoint()).is_ok() {
+                self.push_listener(socket, SocketRole::Regular);
+                self.statistics.sockets_reused += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The endpoint every listener listens on: the HTTP port on any of our addresses.
+    fn listen_endpoint(&self) -> IpListenEndpoint {
+        IpListenEndpoint {
+            addr: None,
+            port: self.config.http_port,
+        }
+    }
+
+    /// Files a listening socket in the socket set and the listener list.
+    fn push_listener(&mut self, socket: tcp::Socket<'static>, role: SocketRole) {
         let handle = self.sockets.add(socket);
         self.listeners.push(SocketSlot {
             handle,
@@ -251,7 +298,6 @@ impl HttpServer {
             due: true,
             deadline_us: u64::MAX,
         });
-        true
     }
 }
 

@@ -155,8 +155,11 @@ impl HttpServer {
             interface,
             buckets,
             statistics,
+            recycled_sockets,
+            short_of_memory,
             ..
         } = self;
+        let recycle = !*short_of_memory;
         let refused_before = statistics.connections_refused;
         let mut pump = SocketPump {
             config,
@@ -185,7 +188,14 @@ impl HttpServer {
                 slot.due = false;
                 slot.deadline_us = slot_deadline_us(pump.config, slot, now_us).unwrap_or(u64::MAX);
                 if !keep {
-                    sockets.remove(slot.handle);
+                    let removed = sockets.remove(slot.handle);
+                    if recycle
+                        && slot.role == SocketRole::Regular
+                        && recycled_sockets.len() < super::listeners::RECYCLED_SOCKETS_MAX
+                        && let smoltcp::socket::Socket::Tcp(socket) = removed
+                    {
+                        recycled_sockets.push(socket);
+                    }
                     match slot.role {
                         SocketRole::Regular => regular_removed += 1,
                         SocketRole::Overflow => overflow_removed += 1,

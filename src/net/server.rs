@@ -40,6 +40,9 @@ pub struct HttpServer {
     pub(super) ipv4_source: Ipv4Source,
     /// The listening sockets (in `sockets`).
     pub(super) listeners: Vec<SocketSlot>,
+    /// Closed connections' sockets kept for the next listeners (see `listeners`
+    /// "Recycling"), at most [`super::listeners::RECYCLED_SOCKETS_MAX`].
+    pub(super) recycled_sockets: Vec<smoltcp::socket::tcp::Socket<'static>>,
     /// An empty socket set a listener passes through while the gate turns it into a
     /// connection (see `syn_gate::open_from_cookie`).
     pub(super) scratch: SocketSet<'static>,
@@ -130,6 +133,7 @@ impl HttpServer {
             dhcp_handle: None,
             ipv4_source: Ipv4Source::Unconfigured { since_us: now_us },
             listeners: Vec::new(),
+            recycled_sockets: Vec::with_capacity(super::listeners::RECYCLED_SOCKETS_MAX),
             // Room for its one socket now, so that no handshake has to allocate it.
             scratch: SocketSet::new(Vec::with_capacity(1)),
             buckets,
