@@ -202,8 +202,13 @@ pub fn usage() -> HeapUsage {
 /// allocation the heap cannot serve takes them back first). Fragmentation may make the largest
 /// block smaller, which is why the server allocates its large, client-driven buffers fallibly.
 pub fn free_bytes() -> usize {
-    let usage = usage();
-    usage.size_bytes.saturating_sub(usage.used_bytes)
+    // SAFETY: see `unsafe impl Sync`: nothing else touches the state while this runs.
+    let state = unsafe { &*HEAP.state.get() };
+    // The same figures as `usage`, without building the whole report: the server asks several
+    // times per request.
+    let size_bytes = state.heap.size() + state.boot.size();
+    let used_bytes = (state.heap.used() + state.boot.used()).saturating_sub(state.cached_bytes());
+    size_bytes.saturating_sub(used_bytes)
 }
 
 /// Bytes not allocated in the main heap: an upper bound on the largest block a big allocation

@@ -50,6 +50,20 @@ const SURPLUS_SHARE_DIVISOR: usize = 32;
 /// close and memory is back.
 pub const READ_PAUSE_FREE_BYTES: usize = MEMORY_RESERVE_BYTES / 2;
 
+/// Free heap changes smaller than this do not make the listeners be looked at again: each
+/// request allocates and frees a little, and every memory threshold is a multiple of 8 KiB.
+const FREE_MEMORY_QUANTUM_BYTES: usize = 4096;
+
+/// What the listener decisions depend on (see [`HttpServer::replenish_listeners`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ListenerInputs {
+    regular_in_use: usize,
+    overflow_in_use: usize,
+    listener_count: usize,
+    free_memory_quanta: Option<usize>,
+    spare_blocked: bool,
+}
+
 /// Most closed sockets kept for reuse as listeners (see "Recycling" above).
 pub(super) const RECYCLED_SOCKETS_MAX: usize = 4;
 
@@ -117,7 +131,43 @@ impl HttpServer {
     /// Keeps `listen_backlog` regular listeners while below `max_connections` and memory allows,
     /// never more than the connections still allowed, or one overflow listener at the limit.
     /// Returns whether any socket now listens on the HTTP port.
+    ///
+    /// The poll loop asks several times per round; when nothing it decides on has changed since
+    /// the last answer (the connection counts, the listeners, the free heap to within
+    /// [`FREE_MEMORY_QUANTUM_BYTES`], whether a spare is blocked), the last answer stands,
+    /// unless that answer met a refused allocation.
     pub(super) fn replenish_listeners(&mut self, now_us: u64) -> bool {
+        let inputs = self.listener_inputs(now_us);
+        if let Some((last_inputs, listening)) = self.last_listener_inputs
+            && last_inputs == inputs
+        {
+            return listening;
+        }
+        let failures_before = self.statistics.socket_buffer_allocation_failures;
+        let listening = self.replenish_listeners_now(now_us);
+        // A refused allocation is tried again at the next call: the heap may have the block by
+        // then even though the free count did not move.
+        self.last_listener_inputs = (self.statistics.socket_buffer_allocation_failures
+            == failures_before)
+            .then(|| (self.listener_inputs(now_us), listening));
+        listening
+    }
+
+    /// What [`Self::replenish_listeners`] decides on.
+    fn listener_inputs(&self, now_us: u64) -> ListenerInputs {
+        ListenerInputs {
+            regular_in_use: self.buckets.active_regular_count(),
+            overflow_in_use: self.buckets.overflow_count,
+            listener_count: self.listeners.len(),
+            free_memory_quanta: self
+                .config
+                .free_memory_bytes
+                .map(|free| free() / FREE_MEMORY_QUANTUM_BYTES),
+            spare_blocked: now_us < self.buckets.spare_blocked_until_us,
+        }
+    }
+
+    fn replenish_listeners_now(&mut self, now_us: u64) -> bool {
         let regular_in_use = self.buckets.active_regular_count();
         let overflow_in_use = self.buckets.overflow_count;
         // The kept sockets' buffers are not counted as free: a shortage drops them (below),

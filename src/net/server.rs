@@ -62,6 +62,8 @@ pub struct HttpServer {
     /// whose ACK finds no listener makes the server close one, so that its retransmission finds
     /// room (see `syn_gate`).
     pub(super) short_of_memory: bool,
+    /// The inputs and answer of the last listener decision (`listeners`).
+    pub(super) last_listener_inputs: Option<(super::listeners::ListenerInputs, bool)>,
     /// The key of the SYN cookies (from the boot seed).
     pub(super) cookie_key: CookieKey,
     /// When a failed cookie handshake was last reported, in microseconds.
@@ -142,6 +144,7 @@ impl HttpServer {
             syn_drop_warned_at_us: None,
             syns_dropped_unreported: 0,
             short_of_memory: false,
+            last_listener_inputs: None,
             cookie_key,
             cookie_failure_warned_at_us: None,
             memory_warned_at_us: None,
