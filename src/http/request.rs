@@ -345,34 +345,10 @@ fn parse_request_inner<'a>(buffer: &'a [u8], limits: &Limits) -> ParseResult<'a>
     let headers_start = line_start + newline_offset + 1;
     let (method, target_bytes, version) = parse_request_line(line)?;
 
-    let mut slots = vec![httparse::EMPTY_HEADER; limits.header_fields_max];
     let header_bytes = buffer.get(headers_start..).unwrap_or_default();
-    let (header_section_len, parsed) = match httparse::parse_headers(header_bytes, &mut slots) {
-        Ok(httparse::Status::Complete((length, parsed))) => (length, parsed),
-        Ok(httparse::Status::Partial) => {
-            if header_bytes.len() > limits.header_section_max_bytes {
-                return Err(RequestError::HeaderSectionTooLarge);
-            }
-            return Ok(None);
-        }
-        Err(httparse::Error::TooManyHeaders) => return Err(RequestError::HeaderSectionTooLarge),
-        Err(_) => {
-            if header_bytes.len() > limits.header_section_max_bytes {
-                return Err(RequestError::HeaderSectionTooLarge);
-            }
-            return Err(RequestError::MalformedHeader);
-        }
+    let Some((header_section_len, headers)) = parse_header_section(header_bytes, limits)? else {
+        return Ok(None);
     };
-    if header_section_len > limits.header_section_max_bytes {
-        return Err(RequestError::HeaderSectionTooLarge);
-    }
-    let headers: Vec<HeaderField<'a>> = parsed
-        .iter()
-        .map(|header| HeaderField {
-            name: header.name,
-            value: trim_whitespace(header.value),
-        })
-        .collect();
 
     let target = parse_target(method, target_bytes)?;
     check_host(version, &headers)?;
@@ -410,6 +386,68 @@ fn parse_request_inner<'a>(buffer: &'a [u8], limits: &Limits) -> ParseResult<'a>
         connection_keep_alive,
     };
     Ok(Some((request, headers_start + header_section_len)))
+}
+
+/// Header slots tried on the stack first: requests rarely carry more fields (browsers send
+/// 10-20), and filling `header_fields_max` (100) slots on the heap for every request cost more
+/// than parsing it.
+const STACK_HEADER_SLOTS: usize = 32;
+
+/// Parses the header section at the start of `header_bytes` (RFC 9112 §5) into at most
+/// `limits.header_fields_max` fields: its length and the fields (values trimmed), `None` while
+/// incomplete.
+fn parse_header_section<'a>(
+    header_bytes: &'a [u8],
+    limits: &Limits,
+) -> Result<Option<(usize, Vec<HeaderField<'a>>)>, RequestError> {
+    let mut stack_slots = [httparse::EMPTY_HEADER; STACK_HEADER_SLOTS];
+    let stack_count = limits.header_fields_max.min(STACK_HEADER_SLOTS);
+    match parse_headers_with(header_bytes, &mut stack_slots[..stack_count], limits) {
+        Err(RequestError::HeaderSectionTooLarge)
+            if limits.header_fields_max > STACK_HEADER_SLOTS
+                && header_bytes.len() <= limits.header_section_max_bytes =>
+        {
+            // More fields than the stack slots: once more with every slot the limit allows.
+            let mut slots = vec![httparse::EMPTY_HEADER; limits.header_fields_max];
+            parse_headers_with(header_bytes, &mut slots, limits)
+        }
+        outcome => outcome,
+    }
+}
+
+/// [`parse_header_section`] with the given slots (their count is the field limit).
+fn parse_headers_with<'a>(
+    header_bytes: &'a [u8],
+    slots: &mut [httparse::Header<'a>],
+    limits: &Limits,
+) -> Result<Option<(usize, Vec<HeaderField<'a>>)>, RequestError> {
+    let (header_section_len, parsed) = match httparse::parse_headers(header_bytes, slots) {
+        Ok(httparse::Status::Complete((length, parsed))) => (length, parsed),
+        Ok(httparse::Status::Partial) => {
+            if header_bytes.len() > limits.header_section_max_bytes {
+                return Err(RequestError::HeaderSectionTooLarge);
+            }
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(RequestError::HeaderSectionTooLarge),
+        Err(_) => {
+            if header_bytes.len() > limits.header_section_max_bytes {
+                return Err(RequestError::HeaderSectionTooLarge);
+            }
+            return Err(RequestError::MalformedHeader);
+        }
+    };
+    if header_section_len > limits.header_section_max_bytes {
+        return Err(RequestError::HeaderSectionTooLarge);
+    }
+    let headers = parsed
+        .iter()
+        .map(|header| HeaderField {
+            name: header.name,
+            value: trim_whitespace(header.value),
+        })
+        .collect();
+    Ok(Some((header_section_len, headers)))
 }
 
 /// RFC 9112 §3: `request-line = method SP request-target SP HTTP-version`, single spaces.

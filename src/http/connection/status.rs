@@ -1,7 +1,5 @@
 //! The two responses the connection layer itself produces: `408` and `503`.
 
-use alloc::format;
-
 use super::ResponseContext;
 use crate::http::response::{HeadWriter, Persistence};
 use crate::http::{Body, Response};
@@ -37,8 +35,8 @@ pub(super) fn status_response(
         ),
     };
     let mut head = HeadWriter::new(code, context.now_unix_s, context.settings);
-    head.field("Content-Type", "text/plain; charset=utf-8");
-    head.field("Content-Length", &format!("{}", body.len()));
+    head.known_field("Content-Type", "text/plain; charset=utf-8");
+    head.number_field("Content-Length", body.len() as u64);
     if let Some(retry_after_s) = retry_after_s {
         // RFC 9110 §10.2.3: delay-seconds after which the client may retry.
         head.field("Retry-After", retry_after_s);

@@ -540,3 +540,36 @@ fn limits_are_enforced_early_and_exactly() {
         ParseOutcome::Error(RequestError::RequestLineTooLong)
     );
 }
+
+#[test]
+fn header_fields_beyond_the_stack_slots_are_parsed_up_to_the_limit() {
+    let limits = Limits::default();
+    let with_fields = |count: usize| {
+        let mut head = alloc::string::String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for index in 1..count {
+            head.push_str(&alloc::format!("X-Field-{index}: {index}\r\n"));
+        }
+        head.push_str("\r\n");
+        head
+    };
+    for count in [31, 32, 33, 64, limits.header_fields_max] {
+        let head = with_fields(count);
+        match parse_request(head.as_bytes(), &limits) {
+            ParseOutcome::Complete { request, head_len } => {
+                assert_eq!(head_len, head.len());
+                assert_eq!(request.headers().len(), count, "{count} fields");
+                let last = alloc::format!("{}", count - 1);
+                assert_eq!(
+                    request.header(&alloc::format!("x-field-{}", count - 1)),
+                    Some(last.as_bytes())
+                );
+            }
+            other => panic!("{count} fields: {other:?}"),
+        }
+    }
+    let too_many = with_fields(limits.header_fields_max + 1);
+    assert_eq!(
+        parse_request(too_many.as_bytes(), &limits),
+        ParseOutcome::Error(RequestError::HeaderSectionTooLarge)
+    );
+}
