@@ -25,6 +25,9 @@ struct HeapState {
     /// Freed small blocks of the main heap, one LIFO list per size class (see
     /// [`SMALL_BLOCK_CLASSES`]).
     small_blocks: [SmallBlockList; SMALL_BLOCK_CLASSES.len()],
+    /// Bytes in the blocks on the class lists, kept as they change: the server asks for the
+    /// free heap several times per request.
+    cached_total_bytes: usize,
 }
 
 /// Size classes, in bytes, of small allocations. linked_list_allocator searches its free list
@@ -64,11 +67,7 @@ impl SmallBlockList {
 impl HeapState {
     /// Bytes in the blocks on the class lists.
     fn cached_bytes(&self) -> usize {
-        self.small_blocks
-            .iter()
-            .zip(SMALL_BLOCK_CLASSES)
-            .map(|(list, class_bytes)| list.count * class_bytes)
-            .sum()
+        self.cached_total_bytes
     }
 
     /// Gives every block on the class lists back to the main heap; returns whether there was any.
@@ -85,6 +84,7 @@ impl HeapState {
                 // block's address, written by `dealloc`.
                 list.head = unsafe { block.as_ptr().cast::<*mut u8>().read() };
                 list.count -= 1;
+                self.cached_total_bytes -= class_bytes;
                 // SAFETY: the main heap handed the block out with this class layout (`alloc`)
                 // and nobody refers to it since `dealloc` listed it.
                 unsafe { self.heap.deallocate(block, class_layout) };
@@ -139,6 +139,7 @@ static HEAP: KernelHeap = KernelHeap {
         heap: Heap::empty(),
         high_water_bytes: 0,
         small_blocks: [SmallBlockList::EMPTY; SMALL_BLOCK_CLASSES.len()],
+        cached_total_bytes: 0,
     }),
 };
 
@@ -239,6 +240,7 @@ unsafe impl GlobalAlloc for KernelHeap {
                 // aligned) whose first bytes hold the next block's address, written by `dealloc`.
                 list.head = unsafe { block.cast::<*mut u8>().read() };
                 list.count -= 1;
+                state.cached_total_bytes -= SMALL_BLOCK_CLASSES[index];
                 return block;
             }
         }
@@ -283,6 +285,7 @@ unsafe impl GlobalAlloc for KernelHeap {
                 unsafe { pointer.cast::<*mut u8>().write(list.head) };
                 list.head = pointer;
                 list.count += 1;
+                state.cached_total_bytes += class_layout.size();
                 return;
             }
         }
