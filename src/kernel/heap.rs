@@ -35,7 +35,7 @@ struct HeapState {
 /// thousands of connections' buffers in the heap, and the holes between them, every small
 /// allocation of a request (a response head, a log record) cost a walk over thousands of holes:
 /// guest instructions per keep-alive request grew fourfold from 16 to 4,000 open connections
-/// (tools/bench/idle_insns.py). Small blocks are therefore rounded up to a class and, when
+/// (tools/bench/guest_insns.py --only idle_connections). Small blocks are therefore rounded up to a class and, when
 /// freed, kept on a per-class list (up to [`SMALL_BLOCK_CACHE_BYTES_PER_CLASS`]) that the next
 /// allocation of the class takes in O(1); the churn of each request never reaches the list walk.
 const SMALL_BLOCK_CLASSES: [usize; 8] = [32, 64, 128, 256, 512, 1024, 2048, 4096];
