@@ -2,9 +2,12 @@
 //! transmit) on arbitrary Ethernet frames. Checks that nothing panics, that frames that are not
 //! TCP come out byte-identical, and that the receive-side MSS rewrite changes only the MSS value
 //! and the TCP checksum, leaving a valid TCP checksum (checked by an independent routine here)
-//! and a valid IPv4 header checksum.
+//! and a valid IPv4 header checksum. Also the server's own TCP checksums
+//! (`bareserve::net::checksum`): the check agrees with the independent routine here, and a
+//! filled checksum is valid by it, with nothing but the checksum field changed.
 #![no_main]
 
+use bareserve::net::checksum::{fill_tcp_checksum, sum_words, tcp_checksum_valid as checked};
 use bareserve::net::offload::{prepare_transmit, raise_peer_mss};
 use libfuzzer_sys::fuzz_target;
 
@@ -136,5 +139,32 @@ fuzz_target!(|data: &[u8]| {
             transmitted, frame,
             "a frame that is not TCP was changed on transmit"
         );
+    }
+
+    match location {
+        Some((_, tcp_start, tcp_end, pseudo)) => {
+            assert_eq!(
+                checked(frame, sum_words),
+                tcp_checksum_valid(frame, tcp_start, tcp_end, pseudo),
+                "the server's TCP checksum check disagrees"
+            );
+            let mut filled = frame.to_vec();
+            fill_tcp_checksum(&mut filled, sum_words);
+            // A segment too short to hold the checksum field is left alone.
+            if tcp_end - tcp_start >= 18 {
+                assert!(tcp_checksum_valid(&filled, tcp_start, tcp_end, pseudo));
+                assert!(checked(&filled, sum_words));
+            }
+            assert!(
+                (0..frame.len())
+                    .all(|i| filled[i] == frame[i] || i == tcp_start + 16 || i == tcp_start + 17),
+                "filling the checksum changed more than its field"
+            );
+        }
+        None => {
+            let mut filled = frame.to_vec();
+            fill_tcp_checksum(&mut filled, sum_words);
+            assert_eq!(filled, frame, "a frame that is not TCP got a checksum");
+        }
     }
 });
