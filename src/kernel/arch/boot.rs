@@ -80,10 +80,14 @@ at_el1:
     add     x1, x1, :lo12:__bss_start
     adrp    x2, __bss_end
     add     x2, x2, :lo12:__bss_end
-zero_bss:
+zero_bss:                               // 64 bytes per loop (linker.ld aligns both ends)
     cmp     x1, x2
     b.hs    bss_done
-    stp     xzr, xzr, [x1], #16
+    stp     xzr, xzr, [x1]
+    stp     xzr, xzr, [x1, #16]
+    stp     xzr, xzr, [x1, #32]
+    stp     xzr, xzr, [x1, #48]
+    add     x1, x1, #64
     b       zero_bss
 bss_done:
     mov     x0, x19

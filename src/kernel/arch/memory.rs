@@ -153,7 +153,21 @@ memset:
     mov     x4, #0x0101010101010101
     mul     x4, x1, x4                  // the byte in all eight lanes
     dup     v0.2d, x4
-    cmp     x2, #64
+    cmp     x2, #256
+    b.lo    5f
+6:  stp     q0, q0, [x3]                // 256 bytes per loop while there are (a new socket's
+    stp     q0, q0, [x3, #32]           // buffers: hundreds of KiB)
+    stp     q0, q0, [x3, #64]
+    stp     q0, q0, [x3, #96]
+    stp     q0, q0, [x3, #128]
+    stp     q0, q0, [x3, #160]
+    stp     q0, q0, [x3, #192]
+    stp     q0, q0, [x3, #224]
+    add     x3, x3, #256
+    sub     x2, x2, #256
+    cmp     x2, #256
+    b.hs    6b
+5:  cmp     x2, #64
     b.lo    2f
 1:  stp     q0, q0, [x3]
     stp     q0, q0, [x3, #32]
