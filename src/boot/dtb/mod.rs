@@ -58,6 +58,9 @@ struct Node<'a> {
     first_property: usize,
     property_count: usize,
     has_children: bool,
+    /// The `compatible` property's value (empty when absent), kept apart because every device
+    /// lookup asks every node for it.
+    compatible: &'a [u8],
 }
 
 /// One property: name from the strings block, value from the structure block.
@@ -156,13 +159,19 @@ impl<'a> DeviceTree<'a> {
 
     /// The strings of `node`'s `compatible`.
     fn compatibles(&self, node: usize) -> impl Iterator<Item = &'a str> {
-        string_list(self.property(node, "compatible").unwrap_or_default())
+        string_list(self.nodes.get(node).map_or(&[], |entry| entry.compatible))
     }
 
-    /// Whether `node`'s `compatible` lists `compatible`.
+    /// Whether `node`'s `compatible` lists `compatible` (compared as bytes: a list entry that
+    /// is not UTF-8 cannot equal a `&str` anyway).
     fn is_compatible(&self, node: usize, compatible: &str) -> bool {
-        self.compatibles(node)
-            .any(|candidate| candidate == compatible)
+        !compatible.is_empty()
+            && self.nodes.get(node).is_some_and(|entry| {
+                entry
+                    .compatible
+                    .split(|&byte| byte == 0)
+                    .any(|candidate| candidate == compatible.as_bytes())
+            })
     }
 
     /// Enabled nodes listing `compatible`, in tree order.

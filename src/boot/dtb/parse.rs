@@ -339,6 +339,7 @@ pub(super) fn parse_structure<'a>(
                     first_property: properties.len(),
                     property_count: 0,
                     has_children: false,
+                    compatible: &[],
                 });
                 offset = align4(after_token + name_bytes.len() + 1)
                     .ok_or(error(StructureProblem::Truncated))?;
@@ -378,6 +379,9 @@ pub(super) fn parse_structure<'a>(
                     return Err(error(StructureProblem::PropertyAfterChildNode));
                 }
                 node.property_count += 1;
+                if name == "compatible" && node.compatible.is_empty() {
+                    node.compatible = value;
+                }
                 properties.push(Property { name, value });
                 offset = align4(value_start + length).ok_or(error(StructureProblem::Truncated))?;
             }
