@@ -34,15 +34,26 @@ pub type SumRoutine = fn(&[u8]) -> u16;
 /// accumulator, folded and swapped to network order at the end (RFC 1071 §2 (B): the sum does
 /// not depend on the byte order in which it is taken).
 pub fn sum_words(data: &[u8]) -> u16 {
-    let mut accumulator: u64 = 0;
+    network_order(add_native_words(0, data))
+}
+
+/// `total` plus `data` taken as 16-bit words in native byte order (a last odd byte as the
+/// word's first byte), unfolded: the scalar part of any [`SumRoutine`].
+pub fn add_native_words(mut total: u64, data: &[u8]) -> u64 {
     let mut words = data.chunks_exact(2);
     for word in &mut words {
-        accumulator += u64::from(u16::from_ne_bytes([word[0], word[1]]));
+        total += u64::from(u16::from_ne_bytes([word[0], word[1]]));
     }
     if let [last] = words.remainder() {
-        accumulator += u64::from(u16::from_ne_bytes([*last, 0]));
+        total += u64::from(u16::from_ne_bytes([*last, 0]));
     }
-    u16::from_be_bytes(fold(accumulator).to_ne_bytes())
+    total
+}
+
+/// A sum of native-order words, folded and turned into the network-order sum a
+/// [`SumRoutine`] returns (RFC 1071 §2 (B)).
+pub fn network_order(native_total: u64) -> u16 {
+    u16::from_be_bytes(fold(native_total).to_ne_bytes())
 }
 
 /// Folds a 64-bit ones' complement sum to 16 bits (RFC 1071 §2 (C): end-around carries).
@@ -93,26 +104,44 @@ pub fn fill_tcp_checksum(frame: &mut [u8], sum: SumRoutine) {
     segment[offset..offset + 2].copy_from_slice(&value.to_be_bytes());
 }
 
+/// The TCP checksums a card leaves to software, from its capabilities (asked once, when the
+/// server is made: they do not change).
+#[derive(Debug, Clone, Copy)]
+pub struct ChecksumDuties {
+    /// The card does not checksum sent TCP segments: the wrapper does.
+    fill_sent: bool,
+    /// The card does not check received TCP segments: the frame router does.
+    verify_received: bool,
+}
+
+impl ChecksumDuties {
+    /// What `card` leaves to software.
+    pub fn of<D: Device + ?Sized>(card: &D) -> ChecksumDuties {
+        let tcp = card.capabilities().checksum.tcp;
+        ChecksumDuties {
+            fill_sent: tcp.tx(),
+            verify_received: tcp.rx(),
+        }
+    }
+}
+
 /// The card as smoltcp sees it: TCP checksums left to this wrapper (see the module
 /// documentation).
 pub struct ChecksummingDevice<'card, D: ?Sized> {
     card: &'card mut D,
     sum: SumRoutine,
-    /// The card does not checksum sent TCP segments: the wrapper does.
     fill_sent: bool,
-    /// The card does not check received TCP segments: the frame router does.
     pub(super) verify_received: bool,
 }
 
 impl<'card, D: Device + ?Sized> ChecksummingDevice<'card, D> {
-    /// Wraps `card`; `sum` is the routine for the segments the card leaves to software.
-    pub fn new(card: &'card mut D, sum: SumRoutine) -> Self {
-        let tcp = card.capabilities().checksum.tcp;
+    /// Wraps `card`, which leaves `duties` to software; `sum` is the routine for them.
+    pub fn new(card: &'card mut D, sum: SumRoutine, duties: ChecksumDuties) -> Self {
         ChecksummingDevice {
             card,
             sum,
-            fill_sent: tcp.tx(),
-            verify_received: tcp.rx(),
+            fill_sent: duties.fill_sent,
+            verify_received: duties.verify_received,
         }
     }
 

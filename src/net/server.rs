@@ -13,7 +13,7 @@ use super::addressing::{
     Ipv4Claim, Ipv4Source, PendingAnnouncement, add_address, link_local_address,
 };
 use super::buckets::SocketBuckets;
-use super::checksum::ChecksummingDevice;
+use super::checksum::{ChecksumDuties, ChecksummingDevice};
 use super::config::{ServerConfig, ServerStatistics};
 use super::pump::SocketSlot;
 use super::syn_cookie::CookieKey;
@@ -64,6 +64,8 @@ pub struct HttpServer {
     pub(super) short_of_memory: bool,
     /// The inputs and answer of the last listener decision (`listeners`).
     pub(super) last_listener_inputs: Option<(super::listeners::ListenerInputs, bool)>,
+    /// The TCP checksums the card leaves to software (`checksum`).
+    checksum_duties: ChecksumDuties,
     /// The key of the SYN cookies (from the boot seed).
     pub(super) cookie_key: CookieKey,
     /// When a failed cookie handshake was last reported, in microseconds.
@@ -98,7 +100,8 @@ impl HttpServer {
         let mut interface_config = Config::new(HardwareAddress::Ethernet(config.mac));
         interface_config.random_seed = config.random_seed;
         // smoltcp keeps the capabilities it is created with: TCP checksums are the wrapper's.
-        let mut device = ChecksummingDevice::new(device, config.checksum_sum);
+        let checksum_duties = ChecksumDuties::of(&*device);
+        let mut device = ChecksummingDevice::new(device, config.checksum_sum, checksum_duties);
         let mut interface = Interface::new(interface_config, &mut device, now);
         let sockets = SocketSet::new(Vec::new());
 
@@ -145,6 +148,7 @@ impl HttpServer {
             syns_dropped_unreported: 0,
             short_of_memory: false,
             last_listener_inputs: None,
+            checksum_duties,
             cookie_key,
             cookie_failure_warned_at_us: None,
             memory_warned_at_us: None,
@@ -188,7 +192,8 @@ impl HttpServer {
     /// (receive, answer, send, time limits), closing and replacing sockets. Returns how long the
     /// caller may sleep before the next call if no frame arrives (`None`: until a frame arrives).
     pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, card: &mut D) -> Option<Duration> {
-        let device = &mut ChecksummingDevice::new(card, self.config.checksum_sum);
+        let device =
+            &mut ChecksummingDevice::new(card, self.config.checksum_sum, self.checksum_duties);
         let now_us = instant_us(now);
         self.apply_ipv4_fallback(now_us);
         // Memory may have come back since the last poll.

@@ -12,6 +12,8 @@
 use core::arch::aarch64::{uint32x4_t, vaddlvq_u32, vaddq_u32, vdupq_n_u32};
 use core::arch::asm;
 
+use bareserve::net::checksum;
+
 /// Bytes summed by one pass of the main loop.
 const BLOCK_BYTES: usize = 64;
 
@@ -30,7 +32,7 @@ pub fn sum_words(data: &[u8]) -> u16 {
         // before any Rust code runs; the target itself is built with `neon`.
         total += unsafe { sum_span(span) };
     }
-    u16::from_be_bytes(bareserve::net::checksum::fold(total).to_ne_bytes())
+    checksum::network_order(total)
 }
 
 /// The sum of `span` (at most [`SPAN_BYTES`]) as little-endian 16-bit words, unfolded.
@@ -39,11 +41,10 @@ fn sum_span(span: &[u8]) -> u64 {
     let mut lanes: [uint32x4_t; 4] = [vdupq_n_u32(0); 4];
     let blocks = span.len() / BLOCK_BYTES;
     if blocks > 0 {
-        let [mut first, mut second, mut third, mut fourth] = lanes;
         // The loads are written out because LLVM, told the target needs aligned accesses,
         // splits `vld1q_u8` into sixteen byte loads; `LD1` of byte elements never needs
         // alignment.
-        //
+        let [mut first, mut second, mut third, mut fourth] = lanes;
         // SAFETY: reads `blocks` × 64 bytes from `span`'s start, all inside `span`; writes only
         // the named vector registers and the two counters given to it; no stack, no flags
         // kept.
@@ -72,17 +73,9 @@ fn sum_span(span: &[u8]) -> u64 {
         }
         lanes = [first, second, third, fourth];
     }
-    let mut total = vaddlvq_u32(vaddq_u32(
+    let total = vaddlvq_u32(vaddq_u32(
         vaddq_u32(lanes[0], lanes[1]),
         vaddq_u32(lanes[2], lanes[3]),
     ));
-    let rest = span.get(blocks * BLOCK_BYTES..).unwrap_or_default();
-    let mut words = rest.chunks_exact(2);
-    for word in &mut words {
-        total += u64::from(u16::from_ne_bytes([word[0], word[1]]));
-    }
-    if let [last] = words.remainder() {
-        total += u64::from(u16::from_ne_bytes([*last, 0]));
-    }
-    total
+    checksum::add_native_words(total, span.get(blocks * BLOCK_BYTES..).unwrap_or_default())
 }
