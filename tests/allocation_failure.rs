@@ -222,6 +222,7 @@ fn input_the_heap_has_no_room_for_is_left_in_the_socket() {
         site: &site,
         settings: &settings,
         now_unix_s: None,
+        prepared: None,
     };
     let mut connection =
         Connection::new(0, Limits::default(), ConnectionTimeouts::default(), false);

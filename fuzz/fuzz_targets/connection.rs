@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use bareserve::http::connection::{
     Connection, ConnectionTimeouts, Disposition, MAX_QUEUED_RESPONSES, ResponseContext,
 };
-use bareserve::http::{Limits, ResponseSettings};
+use bareserve::http::{Limits, PreparedHeads, ResponseSettings};
 use bareserve::site::{FileEntry, Site};
 use libfuzzer_sys::fuzz_target;
 
@@ -116,10 +116,13 @@ fuzz_target!(|data: &[u8]| {
         server_name: "bareserve",
         cache_control: None,
     };
+    // Half the inputs are answered with the prepared heads the server uses, half without.
+    let prepared = PreparedHeads::new(site(), &settings);
     let context = ResponseContext {
         site: site(),
         settings: &settings,
         now_unix_s: Some(1_700_000_000),
+        prepared: (data[1] & 1 == 1).then_some(&prepared),
     };
     let mut connection =
         Connection::new(0, Limits::default(), ConnectionTimeouts::default(), false);

@@ -83,7 +83,7 @@ pub const HTTP_DATE_BYTES: usize = 29;
 
 /// An IMF-fixdate (RFC 9110 §5.6.7) held in place: written digit by digit, without `core::fmt`
 /// or an allocation, because every response carries one or two (`Date`, `Last-Modified`).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpDate([u8; HTTP_DATE_BYTES]);
 
 impl HttpDate {

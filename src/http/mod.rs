@@ -15,6 +15,7 @@ pub mod chunked;
 pub mod connection;
 pub mod date;
 pub mod mime;
+pub mod prepared;
 pub mod range;
 pub mod request;
 pub mod response;
@@ -93,10 +94,11 @@ pub enum BodyPart {
 // pub fn respond(request: &Request<'_>, site: &Site, now_unix_s: Option<u64>, settings: &ResponseSettings) -> Response;
 // pub fn error_response(error: &RequestError, site: &Site, now_unix_s: Option<u64>, settings: &ResponseSettings) -> Response;
 pub use date::{format_http_date, parse_http_date};
+pub use prepared::PreparedHeads;
 pub use request::{
     HeaderField, Method, ParseOutcome, Request, RequestError, Target, Version, parse_request,
 };
-pub use response::{ALLOWED_METHODS, error_response, reason_phrase, respond};
+pub use response::{ALLOWED_METHODS, error_response, reason_phrase, respond, respond_prepared};
 
 impl Body {
     /// Total length of the body in bytes.

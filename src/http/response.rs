@@ -9,8 +9,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use super::date::{http_date, parse_http_date};
+use super::date::{HttpDate, http_date, parse_http_date};
 use super::mime::content_type_for_path;
+use super::prepared::PreparedHeads;
 use super::range::{ByteRange, RangeDecision, evaluate_range};
 use super::request::{Method, Request, RequestError, Target, list_elements, trim_whitespace};
 use super::{Body, BodyPart, Response, ResponseSettings};
@@ -49,9 +50,9 @@ pub fn reason_phrase(status: u16) -> &'static str {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Persistence {
     /// Send `Connection: close` and close after the response.
-    close_after: bool,
+    pub(super) close_after: bool,
     /// Send `Connection: keep-alive` (HTTP/1.0 client that asked for it, RFC 9112 §C.2.2).
-    keep_alive_header: bool,
+    pub(super) keep_alive_header: bool,
 }
 
 impl Persistence {
@@ -83,24 +84,47 @@ impl HeadWriter {
     /// Starts a head with the status line, `Server` and (with a clock) `Date`.
     pub(super) fn new(
         status: u16,
-        now_unix_s: Option<u64>,
+        date: Option<HttpDate>,
         settings: &ResponseSettings,
     ) -> HeadWriter {
         let mut writer = HeadWriter {
             text: String::with_capacity(256),
         };
-        // RFC 9110 §2.5: a server sends its own highest conformant version.
-        writer.text.push_str("HTTP/1.1 ");
-        writer.text.push_str(itoa::Buffer::new().format(status));
-        writer.text.push(' ');
-        writer.text.push_str(reason_phrase(status));
-        writer.text.push_str("\r\n");
-        writer.field("Server", settings.server_name);
+        writer.status_line_and_server(status, settings);
         // RFC 9110 §6.6.1: an origin server without a clock MUST NOT send Date.
-        if let Some(now) = now_unix_s {
-            writer.known_field("Date", http_date(now).as_str());
+        if let Some(date) = date {
+            writer.known_field("Date", date.as_str());
         }
         writer
+    }
+
+    /// A writer with nothing in it yet (for field blocks prepared apart from a head).
+    pub(super) fn empty() -> HeadWriter {
+        HeadWriter {
+            text: String::with_capacity(256),
+        }
+    }
+
+    /// The status line and `Server`, the first lines of every head.
+    pub(super) fn status_and_server(status: u16, settings: &ResponseSettings) -> Vec<u8> {
+        let mut writer = HeadWriter::empty();
+        writer.status_line_and_server(status, settings);
+        writer.into_bytes()
+    }
+
+    fn status_line_and_server(&mut self, status: u16, settings: &ResponseSettings) {
+        // RFC 9110 §2.5: a server sends its own highest conformant version.
+        self.text.push_str("HTTP/1.1 ");
+        self.text.push_str(itoa::Buffer::new().format(status));
+        self.text.push(' ');
+        self.text.push_str(reason_phrase(status));
+        self.text.push_str("\r\n");
+        self.field("Server", settings.server_name);
+    }
+
+    /// The bytes written so far.
+    pub(super) fn into_bytes(self) -> Vec<u8> {
+        self.text.into_bytes()
     }
 
     /// Appends one header field.
@@ -161,7 +185,7 @@ fn error_page(
     site: &Site,
     include_body: bool,
     persistence: Persistence,
-    now_unix_s: Option<u64>,
+    date: Option<HttpDate>,
     settings: &ResponseSettings,
 ) -> Response {
     let page_name = format!("{status}.html");
@@ -180,7 +204,7 @@ fn error_page(
             )
         }
     };
-    let mut head = HeadWriter::new(status, now_unix_s, settings);
+    let mut head = HeadWriter::new(status, date, settings);
     head.known_field("Content-Type", "text/html; charset=utf-8");
     head.number_field("Content-Length", length as u64);
     for (name, value) in extra_fields {
@@ -209,7 +233,7 @@ pub fn error_response(
         site,
         true,
         Persistence::closing(),
-        now_unix_s,
+        now_unix_s.map(http_date),
         settings,
     )
 }
@@ -232,6 +256,8 @@ enum Resolution<'s> {
     /// A file; `type_path` decides the Content-Type (the index file for a directory).
     File {
         entry: &'s FileEntry,
+        /// The file's position in the site (see [`Site::position`]).
+        position: usize,
         type_path: &'s str,
     },
     /// A directory named without its trailing slash: redirect to it.
@@ -242,26 +268,26 @@ enum Resolution<'s> {
 
 fn resolve<'s>(site: &'s Site, path: &str) -> Resolution<'s> {
     let relative = path.strip_prefix('/').unwrap_or(path);
-    if relative.is_empty() || relative.ends_with('/') {
-        let index = format!("{relative}index.html");
-        return match site.get(&index) {
-            Some(entry) => Resolution::File {
-                entry,
-                type_path: entry.path,
-            },
-            None => Resolution::NotFound,
-        };
-    }
-    if let Some(entry) = site.get(relative) {
-        return Resolution::File {
-            entry,
-            type_path: entry.path,
-        };
-    }
-    if site.is_directory(relative) {
+    let position = if relative.is_empty() || relative.ends_with('/') {
+        match joined_position(site, relative, "index.html") {
+            Some(position) => position,
+            None => return Resolution::NotFound,
+        }
+    } else if let Some(position) = site.position(relative) {
+        position
+    } else if site.is_directory(relative) {
         return Resolution::DirectoryWithoutSlash;
+    } else {
+        return Resolution::NotFound;
+    };
+    match site.file_at(position) {
+        Some(entry) => Resolution::File {
+            entry,
+            position,
+            type_path: entry.path,
+        },
+        None => Resolution::NotFound,
     }
-    Resolution::NotFound
 }
 
 /// Whether `Accept-Encoding` allows gzip (RFC 9110 §12.5.3): `gzip` or `x-gzip` with q > 0, or
@@ -516,21 +542,37 @@ fn slice_of(body: &'static [u8], range: ByteRange) -> &'static [u8] {
     body.get(first..end).unwrap_or_default()
 }
 
-/// Bytes of a sibling's name built on the stack; longer names (rare) take an allocation.
-const SIBLING_NAME_BYTES_MAX: usize = 256;
+/// Bytes of a joined name (`dir/` + `index.html`, `path` + `.gz`) built on the stack; longer
+/// names (rare) take an allocation.
+const JOINED_NAME_BYTES_MAX: usize = 256;
 
-/// The file `path` + `suffix` (a precompressed variant), if the site has it.
-fn sibling<'s>(site: &'s Site, path: &str, suffix: &str) -> Option<&'s FileEntry> {
+/// The position of the file `path` + `suffix`, if the site has it.
+fn joined_position(site: &Site, path: &str, suffix: &str) -> Option<usize> {
     let length = path.len() + suffix.len();
-    let mut name = [0u8; SIBLING_NAME_BYTES_MAX];
+    let mut name = [0u8; JOINED_NAME_BYTES_MAX];
     match name.get_mut(..length) {
         Some(bytes) => {
             bytes[..path.len()].copy_from_slice(path.as_bytes());
             bytes[path.len()..].copy_from_slice(suffix.as_bytes());
             // Two strings joined are a string.
-            site.get(core::str::from_utf8(bytes).ok()?)
+            site.position(core::str::from_utf8(bytes).ok()?)
         }
-        None => site.get(&format!("{path}{suffix}")),
+        None => site.position(&format!("{path}{suffix}")),
+    }
+}
+
+/// The file `path` + `suffix` (a precompressed variant), if the site has it.
+pub(super) fn sibling<'s>(site: &'s Site, path: &str, suffix: &str) -> Option<&'s FileEntry> {
+    site.file_at(joined_position(site, path, suffix)?)
+}
+
+/// `Vary` (when the file has a precompressed variant) and the configured `Cache-Control`.
+pub(super) fn cache_fields(head: &mut HeadWriter, has_variants: bool, settings: &ResponseSettings) {
+    if has_variants {
+        head.known_field("Vary", "Accept-Encoding");
+    }
+    if let Some(cache_control) = &settings.cache_control {
+        head.field("Cache-Control", cache_control);
     }
 }
 
@@ -541,25 +583,35 @@ pub fn respond(
     now_unix_s: Option<u64>,
     settings: &ResponseSettings,
 ) -> Response {
+    respond_prepared(request, site, now_unix_s, settings, None)
+}
+
+/// [`respond`] with the site's [`PreparedHeads`] (made for this `site` and `settings`): the same
+/// response, with the head of a whole file taken from the table. A table that does not fit the
+/// site is not used.
+pub fn respond_prepared(
+    request: &Request<'_>,
+    site: &Site,
+    now_unix_s: Option<u64>,
+    settings: &ResponseSettings,
+    prepared: Option<&PreparedHeads>,
+) -> Response {
+    let prepared = prepared.filter(|prepared| prepared.fits(site));
+    let date = now_unix_s.map(|now| match prepared {
+        Some(prepared) => prepared.date(now),
+        None => http_date(now),
+    });
     let persistence = Persistence::of(request);
     let is_head = request.method == Method::Head;
     let error = |status: u16, extra: &[ExtraField<'_>]| {
-        error_page(
-            status,
-            extra,
-            site,
-            !is_head,
-            persistence,
-            now_unix_s,
-            settings,
-        )
+        error_page(status, extra, site, !is_head, persistence, date, settings)
     };
     match request.method {
         Method::Get | Method::Head => {}
         Method::Options => {
             // RFC 9110 §9.3.7: OPTIONS (also `OPTIONS *`) describes the communication options;
             // 204 because there is no content (and so no Content-Length, RFC 9110 §8.6).
-            let mut head = HeadWriter::new(204, now_unix_s, settings);
+            let mut head = HeadWriter::new(204, date, settings);
             head.known_field("Allow", ALLOWED_METHODS);
             return Response {
                 status: 204,
@@ -576,8 +628,12 @@ pub fn respond(
         // parse_request only admits these forms with OPTIONS and CONNECT.
         Target::Asterisk | Target::Authority(_) => return error(400, &[]),
     };
-    let (original, type_path) = match resolve(site, path) {
-        Resolution::File { entry, type_path } => (entry, type_path),
+    let (original, position, type_path) = match resolve(site, path) {
+        Resolution::File {
+            entry,
+            position,
+            type_path,
+        } => (entry, position, type_path),
         Resolution::NotFound => return error(404, &[]),
         Resolution::DirectoryWithoutSlash => {
             // As nginx: a directory named without its slash is redirected to it, query kept. A
@@ -594,26 +650,22 @@ pub fn respond(
 
     // Precompressed sibling (nginx gzip_static): the .gz bytes, their own ETag, the original's
     // type, and Vary on both variants so caches keep them apart (RFC 9110 §12.5.5).
-    let gzip_sibling = sibling(site, original.path, ".gz");
+    let gzip_sibling = match prepared {
+        Some(prepared) => prepared
+            .gzip_sibling(position)
+            .and_then(|index| site.file_at(index)),
+        None => sibling(site, original.path, ".gz"),
+    };
     let has_variants = gzip_sibling.is_some();
     let (entry, content_encoding) = match gzip_sibling {
         Some(compressed) if accepts_gzip(request) => (compressed, Some("gzip")),
         _ => (original, None),
     };
-    let content_type = content_type_for_path(type_path);
-    let last_modified = http_date(entry.modified_unix_s);
     let representation_fields = |head: &mut HeadWriter| {
-        head.known_field("Last-Modified", last_modified.as_str());
+        head.known_field("Last-Modified", http_date(entry.modified_unix_s).as_str());
         head.field("ETag", entry.etag);
     };
-    let cache_fields = |head: &mut HeadWriter| {
-        if has_variants {
-            head.known_field("Vary", "Accept-Encoding");
-        }
-        if let Some(cache_control) = &settings.cache_control {
-            head.field("Cache-Control", cache_control);
-        }
-    };
+    let cache_fields = |head: &mut HeadWriter| cache_fields(head, has_variants, settings);
 
     match evaluate_preconditions(request, entry, now_unix_s) {
         Precondition::Proceed => {}
@@ -621,7 +673,7 @@ pub fn respond(
         Precondition::NotModified => {
             // RFC 9110 §15.4.5: 304 carries the validators and the fields a 200 would have for
             // caching; like nginx, no Content-Type, Content-Length or Accept-Ranges.
-            let mut head = HeadWriter::new(304, now_unix_s, settings);
+            let mut head = HeadWriter::new(304, date, settings);
             representation_fields(&mut head);
             cache_fields(&mut head);
             return Response {
@@ -633,6 +685,8 @@ pub fn respond(
         }
     }
 
+    // RFC 9110 §9.3.2: HEAD gets the same fields as GET, without content.
+    let body_unless_head = |body: Body| if is_head { Body::Empty } else { body };
     let length = entry.body.len() as u64;
     // RFC 9110 §14.2: Range is only defined for GET; other methods ignore it.
     let decision = match request.header("range") {
@@ -644,6 +698,24 @@ pub fn respond(
         }
         _ => RangeDecision::Ignore,
     };
+    if let RangeDecision::Ignore = decision
+        && let Some(head) = prepared.and_then(|prepared| {
+            prepared.ok_head(
+                position,
+                content_encoding.is_some(),
+                now_unix_s,
+                persistence,
+            )
+        })
+    {
+        return Response {
+            status: 200,
+            head,
+            body: body_unless_head(Body::Static(entry.body)),
+            close_after: persistence.close_after,
+        };
+    }
+    let content_type = content_type_for_path(type_path);
     let encoding_field = |head: &mut HeadWriter| {
         if let Some(encoding) = content_encoding {
             head.known_field("Content-Encoding", encoding);
@@ -696,7 +768,7 @@ pub fn respond(
         },
     };
 
-    let mut head = HeadWriter::new(status, now_unix_s, settings);
+    let mut head = HeadWriter::new(status, date, settings);
     head.known_field(
         "Content-Type",
         multipart_type.as_deref().unwrap_or(content_type),
@@ -712,8 +784,7 @@ pub fn respond(
     Response {
         status,
         head: head.finish(persistence),
-        // RFC 9110 §9.3.2: HEAD gets the same fields as GET, without content.
-        body: if is_head { Body::Empty } else { body },
+        body: body_unless_head(body),
         close_after: persistence.close_after,
     }
 }

@@ -152,6 +152,7 @@ impl HttpServer {
         let HttpServer {
             config,
             site,
+            prepared_heads,
             interface,
             buckets,
             statistics,
@@ -169,6 +170,7 @@ impl HttpServer {
                 now_unix_s: config
                     .unix_time_at_clock_zero_s
                     .map(|base_s| base_s.saturating_add(now_us / 1_000_000)),
+                prepared: Some(prepared_heads),
             },
             now_us,
             statistics,

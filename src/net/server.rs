@@ -17,6 +17,7 @@ use super::checksum::{ChecksumDuties, ChecksummingDevice};
 use super::config::{ServerConfig, ServerStatistics};
 use super::pump::SocketSlot;
 use super::syn_cookie::CookieKey;
+use crate::http::PreparedHeads;
 use crate::site::Site;
 
 /// Most rounds of "receive frames, service every socket, transmit" in one [`HttpServer::poll`];
@@ -32,6 +33,8 @@ const INGRESS_FRAMES_PER_ROUND_MAX: usize = 256;
 pub struct HttpServer {
     pub(super) config: ServerConfig,
     pub(super) site: Site,
+    /// The heads of whole-file responses, made once for `site` (`crate::http::prepared`).
+    pub(super) prepared_heads: PreparedHeads,
     pub(super) interface: Interface,
     /// The DHCP socket and the listeners: the socket set for every frame that is not for a
     /// connection (see [`super::buckets`]).
@@ -130,9 +133,11 @@ impl HttpServer {
         );
 
         let cookie_key = CookieKey::new(config.random_seed);
+        let prepared_heads = PreparedHeads::new(&site, &config.response);
         let mut server = HttpServer {
             config,
             site,
+            prepared_heads,
             interface,
             sockets,
             dhcp_handle: None,

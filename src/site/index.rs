@@ -10,11 +10,9 @@
 //! once, since the index lives as long as the kernel.
 
 use alloc::borrow::Cow;
-use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
-use core::ops::Bound;
 
 use super::archive::{self as tar, TarError};
 
@@ -32,13 +30,15 @@ pub struct FileEntry {
     pub etag: &'static str,
 }
 
-/// The index of all files of the site, by path. Lookup is O(log n) (a B-tree).
+/// The index of all files of the site, by path: a vector sorted by path (bytes), so lookup is a
+/// binary search, O(log n), and every file has a fixed position ([`Site::position`]) that tables
+/// built beside the site (the prepared response heads) are indexed by.
 ///
 /// A path is a file or a directory (has files below it), never both: [`Site::from_archive`]
 /// refuses an archive holding both `a` and `a/b`.
 #[derive(Debug, Default, Clone)]
 pub struct Site {
-    files: BTreeMap<&'static str, FileEntry>,
+    files: Vec<FileEntry>,
     total_bytes: u64,
 }
 
@@ -46,14 +46,23 @@ impl Site {
     /// Builds an index from file entries (the archive reader uses this; so do tests).
     /// A later entry with the same path replaces an earlier one.
     pub fn from_entries(entries: impl IntoIterator<Item = FileEntry>) -> Site {
-        let mut site = Site::default();
-        for entry in entries {
-            site.total_bytes += entry.body.len() as u64;
-            if let Some(previous) = site.files.insert(entry.path, entry) {
-                site.total_bytes -= previous.body.len() as u64;
+        let mut files: Vec<FileEntry> = entries.into_iter().collect();
+        // A stable sort keeps equal paths in their given order, so the last of each run is the
+        // later entry; sitepack writes paths in order, for which the sort is one linear pass.
+        files.sort_by(|left, right| left.path.as_bytes().cmp(right.path.as_bytes()));
+        let mut kept: Vec<FileEntry> = Vec::with_capacity(files.len());
+        for entry in files {
+            match kept.last_mut() {
+                Some(last) if last.path == entry.path => *last = entry,
+                _ => kept.push(entry),
             }
         }
-        site
+        kept.shrink_to_fit();
+        let total_bytes = kept.iter().map(|entry| entry.body.len() as u64).sum();
+        Site {
+            files: kept,
+            total_bytes,
+        }
     }
 
     /// Builds the index from the embedded archive (see [`super::archive`] for what is accepted).
@@ -84,7 +93,12 @@ impl Site {
         let site = Site::from_entries(entries);
         // A URL path must name either a file or a directory: with both `a` and `a/b`, `/a` would
         // be ambiguous (file, or redirect to `/a/`).
-        if let Some(path) = site.files.keys().find(|path| site.is_directory(path)) {
+        if let Some(path) = site
+            .files
+            .iter()
+            .map(|entry| entry.path)
+            .find(|path| site.is_directory(path))
+        {
             return Err(SiteError::FileAndDirectory {
                 path: path.to_string(),
             });
@@ -94,7 +108,29 @@ impl Site {
 
     /// The file at `path` (no leading slash), if there is one.
     pub fn get(&self, path: &str) -> Option<&FileEntry> {
-        self.files.get(path)
+        self.position(path).and_then(|index| self.files.get(index))
+    }
+
+    /// The position of the file at `path` (no leading slash) among all files in path order,
+    /// if there is one: the index of [`Site::files`] and of [`Site::file_at`].
+    pub fn position(&self, path: &str) -> Option<usize> {
+        self.files
+            .binary_search_by(|entry| entry.path.as_bytes().cmp(path.as_bytes()))
+            .ok()
+    }
+
+    /// The file at position `index` (see [`Site::position`]).
+    pub fn file_at(&self, index: usize) -> Option<&FileEntry> {
+        self.files.get(index)
+    }
+
+    /// Files from the first whose path is not below `prefix` in byte order on: everything
+    /// whose path starts with `prefix` comes first, together.
+    fn files_from(&self, prefix: &str) -> &[FileEntry] {
+        let start = self
+            .files
+            .partition_point(|entry| entry.path.as_bytes() < prefix.as_bytes());
+        self.files.get(start..).unwrap_or_default()
     }
 
     /// Whether `path` (no leading slash, no trailing slash; empty for the root) is a directory,
@@ -105,10 +141,9 @@ impl Site {
             return true;
         }
         let prefix = directory_prefix(path);
-        self.files
-            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
-            .next()
-            .is_some_and(|(name, _)| name.starts_with(prefix.as_str()))
+        self.files_from(&prefix)
+            .first()
+            .is_some_and(|entry| entry.path.starts_with(prefix.as_str()))
     }
 
     /// The direct children of directory `directory` (no leading or trailing slash; empty for the
@@ -122,10 +157,11 @@ impl Site {
         };
         let mut children: Vec<DirectoryEntry<'_>> = Vec::new();
         let below = self
-            .files
-            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
-            .take_while(|(name, _)| name.starts_with(prefix.as_str()));
-        for (&path, entry) in below {
+            .files_from(&prefix)
+            .iter()
+            .take_while(|entry| entry.path.starts_with(prefix.as_str()));
+        for entry in below {
+            let path = entry.path;
             let Some(relative) = path.get(prefix.len()..) else {
                 continue;
             };
@@ -155,7 +191,7 @@ impl Site {
 
     /// All files, in path order.
     pub fn files(&self) -> impl Iterator<Item = &FileEntry> {
-        self.files.values()
+        self.files.iter()
     }
 
     /// Number of files.

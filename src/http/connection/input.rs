@@ -12,7 +12,7 @@ use crate::http::chunked::{ChunkedDecoder, ChunkedError, ChunkedProgress};
 use crate::http::request::is_token_byte;
 use crate::http::{
     Limits, Method, ParseOutcome, Request, RequestError, Target, error_response, parse_request,
-    respond,
+    respond_prepared,
 };
 
 /// Input buffer capacity kept between requests; a larger buffer (grown by a large head) is freed.
@@ -330,7 +330,13 @@ impl Connection {
                         context,
                     )
                 } else {
-                    respond(&request, context.site, context.now_unix_s, context.settings)
+                    respond_prepared(
+                        &request,
+                        context.site,
+                        context.now_unix_s,
+                        context.settings,
+                        context.prepared,
+                    )
                 };
                 let close = response.close_after || request.wants_close() || self.refusing;
                 // RFC 9110 §10.1.1: a client that expects 100-continue may hold the content back

@@ -46,7 +46,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::chunked::ChunkedDecoder;
-use super::{Limits, Response, ResponseSettings};
+use super::date::{HttpDate, http_date};
+use super::{Limits, PreparedHeads, Response, ResponseSettings};
 use crate::site::Site;
 
 mod input;
@@ -82,6 +83,19 @@ pub struct ResponseContext<'a> {
     /// Seconds since the Unix epoch, if the clock is known (no `Date` header otherwise,
     /// RFC 9110 §6.6.1 allows this for a server without a clock).
     pub now_unix_s: Option<u64>,
+    /// The heads prepared for `site` and `settings`, if the server made them.
+    pub prepared: Option<&'a PreparedHeads>,
+}
+
+impl ResponseContext<'_> {
+    /// The `Date` of a response made now (formatted once per second with a prepared table).
+    pub(super) fn date(&self) -> Option<HttpDate> {
+        let now = self.now_unix_s?;
+        Some(match self.prepared {
+            Some(prepared) => prepared.date(now),
+            None => http_date(now),
+        })
+    }
 }
 
 /// What the network loop should do with the connection's socket.

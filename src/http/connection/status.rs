@@ -34,7 +34,7 @@ pub(super) fn status_response(
             b"503 Service Unavailable: too many connections, retry in a second.\n",
         ),
     };
-    let mut head = HeadWriter::new(code, context.now_unix_s, context.settings);
+    let mut head = HeadWriter::new(code, context.date(), context.settings);
     head.known_field("Content-Type", "text/plain; charset=utf-8");
     head.number_field("Content-Length", body.len() as u64);
     if let Some(retry_after_s) = retry_after_s {

@@ -34,6 +34,7 @@ fn context<'a>(site: &'a Site, settings: &'a ResponseSettings) -> ResponseContex
         site,
         settings,
         now_unix_s: None,
+        prepared: None,
     }
 }
 
@@ -136,6 +137,7 @@ fn request_head_timeout_head_has_the_common_fields_and_order() {
         site: &site,
         settings: &settings,
         now_unix_s: Some(0),
+        prepared: None,
     };
     let mut connection = new_connection(0);
     connection.receive(b"GET /hel", 1, &context);
@@ -302,6 +304,7 @@ fn refusing_connection_answers_503_with_retry_after() {
         site: &site,
         settings: &settings,
         now_unix_s: Some(0),
+        prepared: None,
     };
     let mut connection =
         Connection::new_refusing(0, Limits::default(), ConnectionTimeouts::default(), false);
@@ -444,7 +447,7 @@ proptest! {
         seed_request in any::<bool>(),
     ) {
         let (site, settings) = (site(), settings());
-        let context = ResponseContext { site: &site, settings: &settings, now_unix_s: Some(1) };
+        let context = ResponseContext { site: &site, settings: &settings, now_unix_s: Some(1) , prepared: None,};
         let mut connection = new_connection(0);
         let mut input = if seed_request { get("/hello.txt") } else { Vec::new() };
         input.extend_from_slice(&bytes);

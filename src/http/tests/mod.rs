@@ -176,5 +176,6 @@ fn with(mut list: Vec<String>, extra: &[&str]) -> Vec<String> {
 }
 
 mod parsing;
+mod prepared;
 mod responses;
 mod validators_and_ranges;
