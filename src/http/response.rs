@@ -624,7 +624,7 @@ pub fn respond_prepared(
         _ => return error(405, &[("Allow", ALLOWED_METHODS)]),
     }
     let (path, query) = match &request.target {
-        Target::Path { path, query } => (path.as_str(), *query),
+        Target::Path { path, query } => (&**path, *query),
         // parse_request only admits these forms with OPTIONS and CONNECT.
         Target::Asterisk | Target::Authority(_) => return error(400, &[]),
     };
