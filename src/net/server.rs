@@ -104,7 +104,7 @@ impl HttpServer {
         interface_config.random_seed = config.random_seed;
         // smoltcp keeps the capabilities it is created with: TCP checksums are the wrapper's.
         let checksum_duties = ChecksumDuties::of(&*device);
-        let mut device = ChecksummingDevice::new(device, config.checksum_sum, checksum_duties);
+        let mut device = ChecksummingDevice::new(device, config.checksum_sum, &checksum_duties);
         let mut interface = Interface::new(interface_config, &mut device, now);
         let sockets = SocketSet::new(Vec::new());
 
@@ -198,7 +198,7 @@ impl HttpServer {
     /// caller may sleep before the next call if no frame arrives (`None`: until a frame arrives).
     pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, card: &mut D) -> Option<Duration> {
         let device =
-            &mut ChecksummingDevice::new(card, self.config.checksum_sum, self.checksum_duties);
+            &mut ChecksummingDevice::new(card, self.config.checksum_sum, &self.checksum_duties);
         let now_us = instant_us(now);
         self.apply_ipv4_fallback(now_us);
         // Memory may have come back since the last poll.
