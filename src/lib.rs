@@ -11,6 +11,7 @@
 //! | [`http`] | HTTP/1.1 request parsing, static-file semantics, responses, the per-connection state machine |
 //! | [`net`] | the network loop: smoltcp interface, addressing (DHCP, ARP probes), listener pool, socket pump, generic over `phy::Device` |
 //! | [`nic`] | network cards: the rules every card's smoltcp device follows, the GENET v5 logic (Pi 4, against a register trait) and the virtio-net logic (against a virtqueue trait) |
+//! | [`sorting`] | the one small stable sort the server uses (code size) |
 //! | [`site`] | the site: [`site::archive`] (the ustar/PAX reader of what `build.rs` packs from `disk/`), the index (path → bytes, size, modification time, ETag), [`site::rules`] (path and ETag rules shared with the build-time packer) |
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -23,3 +24,4 @@ pub mod http;
 pub mod net;
 pub mod nic;
 pub mod site;
+pub mod sorting;

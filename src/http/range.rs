@@ -129,7 +129,7 @@ pub fn evaluate_range(value: &[u8], length: u64) -> RangeDecision {
     if ranges.is_empty() {
         return RangeDecision::Unsatisfiable;
     }
-    ranges.sort_by_key(|range| range.first);
+    crate::sorting::sort_by_key(&mut ranges, |range| range.first);
     let mut coalesced: Vec<ByteRange> = Vec::with_capacity(ranges.len());
     for range in ranges {
         match coalesced.last_mut() {

@@ -48,8 +48,8 @@ impl Site {
     pub fn from_entries(entries: impl IntoIterator<Item = FileEntry>) -> Site {
         let mut files: Vec<FileEntry> = entries.into_iter().collect();
         // A stable sort keeps equal paths in their given order, so the last of each run is the
-        // later entry; sitepack writes paths in order, for which the sort is one linear pass.
-        files.sort_by(|left, right| left.path.as_bytes().cmp(right.path.as_bytes()));
+        // later entry; sitepack writes paths in order, which the sort leaves without a move.
+        crate::sorting::sort_by_key(&mut files, |entry| entry.path.as_bytes());
         let mut kept: Vec<FileEntry> = Vec::with_capacity(files.len());
         for entry in files {
             match kept.last_mut() {
@@ -185,7 +185,7 @@ impl Site {
         }
         // Path order puts `docs.txt` before the files of `docs/` ('.' < '/'); a listing wants
         // name order.
-        children.sort_by(|left, right| left.name().as_bytes().cmp(right.name().as_bytes()));
+        crate::sorting::sort_by_key(&mut children, |child| child.name().as_bytes());
         children
     }
 

@@ -265,7 +265,7 @@ impl<'a> DeviceTree<'a> {
             .enabled_compatible_nodes("virtio,mmio")
             .filter_map(|node| self.mmio_device(node))
             .collect();
-        devices.sort_by_key(|device| device.base);
+        crate::sorting::sort_by_key(&mut devices, |device| device.base);
         devices
     }
 

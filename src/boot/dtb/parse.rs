@@ -217,7 +217,7 @@ impl<'a> DeviceTree<'a> {
                 phandles.push((phandle, index));
             }
         }
-        phandles.sort_by_key(|&(phandle, _)| phandle);
+        crate::sorting::sort_by_key(&mut phandles, |&(phandle, _)| phandle);
         Ok(Self {
             blob,
             nodes,
