@@ -257,6 +257,7 @@ impl HttpServer {
     /// Puts `ipv4` on the interface and announces it.
     fn take_ipv4(&mut self, ipv4: StaticIpv4, source: Ipv4Source, now_us: u64) {
         apply_ipv4(&mut self.interface, ipv4);
+        self.refresh_local_addresses();
         self.ipv4_source = source;
         self.claim = None;
         self.announcement = Some(PendingAnnouncement::new(ipv4, now_us));
@@ -419,6 +420,7 @@ impl HttpServer {
             return;
         };
         let event = self.sockets.get_mut::<dhcpv4::Socket>(handle).poll();
+        let mut addresses_changed = false;
         match event {
             None => {}
             Some(dhcpv4::Event::Configured(lease)) => {
@@ -427,6 +429,7 @@ impl HttpServer {
                     gateway: lease.router,
                 };
                 apply_ipv4(&mut self.interface, ipv4);
+                addresses_changed = true;
                 self.ipv4_source = Ipv4Source::Dhcp;
                 // A lease replaces a fallback address being probed or held off.
                 self.claim = None;
@@ -447,11 +450,15 @@ impl HttpServer {
             // use is withdrawn (a fallback or static address stays).
             Some(dhcpv4::Event::Deconfigured) if self.ipv4_source == Ipv4Source::Dhcp => {
                 withdraw_ipv4(&mut self.interface);
+                addresses_changed = true;
                 self.ipv4_source = Ipv4Source::Unconfigured { since_us: now_us };
                 self.announcement = None;
                 warn!("net: DHCP lease lost; IPv4 address withdrawn");
             }
             Some(dhcpv4::Event::Deconfigured) => {}
+        }
+        if addresses_changed {
+            self.refresh_local_addresses();
         }
     }
 
