@@ -268,6 +268,12 @@ impl SocketBuckets {
     }
 
     /// The earliest deadline of all buckets, in microseconds.
+    /// Whether a bucket waits to be serviced at `now_us`: queued (a frame, a new socket) or
+    /// with a deadline due.
+    pub(super) fn has_work(&self, now_us: u64) -> bool {
+        !self.queued.is_empty() || self.deadlines.earliest() <= now_us
+    }
+
     pub(super) fn earliest_deadline_us(&self) -> Option<u64> {
         let earliest = self.deadlines.earliest();
         (earliest != NO_DEADLINE).then_some(earliest)

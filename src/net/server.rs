@@ -204,7 +204,7 @@ impl HttpServer {
         self.apply_ipv4_fallback(now_us);
         // Memory may have come back since the last poll.
         let mut listening = self.replenish_listeners(now_us);
-        for _ in 0..POLL_ROUNDS_MAX {
+        for round in 0..POLL_ROUNDS_MAX {
             self.interface.poll_maintenance(now);
             let arp_watch = self.arp_watch();
             let mut frames_handled = false;
@@ -223,6 +223,12 @@ impl HttpServer {
                         }
                     }
                 }
+            }
+            // A later round is for what arrived or fell due while the last one worked; with
+            // neither, the rest of the round (DHCP, addressing, listeners, the control set's
+            // transmit pass: about 1,000 instructions) has nothing new to do.
+            if round > 0 && !frames_handled && !self.buckets.has_work(now_us) {
+                break;
             }
             self.service_dhcp(now_us);
             self.service_claim(now, now_us, device);
