@@ -4,7 +4,7 @@
 //! request, so a request for a whole file only writes its status line, `Date` and `Connection`
 //! around them: no lookup of the sibling, no formatting of lengths or dates, no scan of values.
 //! Everything else (ranges, `304`, errors, redirects) is built field by field by
-//! [`super::response::HeadWriter`], and [`respond`](super::respond) without a prepared table
+//! `HeadWriter`, and [`respond`](super::respond) without a prepared table
 //! gives the same bytes for every request (a test compares the two).
 //!
 //! `Date` (RFC 9110 §6.6.1) is formatted once per second and kept ([`PreparedHeads::date`]).
@@ -20,7 +20,7 @@ use super::response::{HeadWriter, Persistence, sibling};
 use crate::site::Site;
 
 /// The fields of a `200` with one whole variant of a file, in the order
-/// [`super::response::HeadWriter`]'s users write them: `Content-Type` to `Cache-Control`.
+/// `HeadWriter`'s users write them: `Content-Type` to `Cache-Control`.
 #[derive(Debug)]
 struct PreparedFile {
     /// The file as it is.

@@ -206,9 +206,9 @@ impl HttpServer {
             Some(None) => self.note_cookie_handshake_failed(now_us),
             None => {}
         }
-        // Connections closed to make room for memory are bounded by the backlog while they
-        // close, so that every retransmission of the same waiting client does not close another.
-        if reclaim_for_memory && self.buckets.reclaimed_count < self.config.listen_backlog.max(1) {
+        // Connections closed to make room for memory are bounded while they close, so that
+        // every retransmission of the same waiting client does not close another.
+        if reclaim_for_memory && self.buckets.reclaimed_count < MEMORY_RECLAIMS_CLOSING_MAX {
             self.reclaim_one();
         }
         if syn_dropped {
@@ -240,6 +240,10 @@ impl HttpServer {
         self.cookie_failure_warned_at_us = Some(now_us);
     }
 }
+
+/// Most connections closing at once because a client's handshake found no memory for a
+/// listener (see [`HttpServer::reclaim_one`]).
+const MEMORY_RECLAIMS_CLOSING_MAX: usize = 8;
 
 /// The listener a cookie's ACK takes: a regular one if any, else the overflow one (which
 /// answers `503`); `None` when none listens.
