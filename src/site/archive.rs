@@ -312,6 +312,48 @@ fn end_of_archive<'a>(extended: &Extended<'_>) -> Result<Option<Entry<'a>>, TarE
     }
 }
 
+/// The header block's byte sums, unsigned and signed, with the chksum field (148..156) taken as
+/// eight spaces: the block summed eight bytes at a time, the field's own bytes taken back out
+/// after. A loop that tested every index for the field, a byte at a time, cost ~4,600
+/// instructions per header at boot.
+fn header_sums(block: &[u8]) -> (u64, i64) {
+    let chksum_field = block.get(148..block.len().min(156)).unwrap_or_default();
+    let unsigned_sum = bytes_sum(block, u64::MAX) - bytes_sum(chksum_field, u64::MAX)
+        + chksum_field.len() as u64 * u64::from(b' ');
+    // A byte read as signed is 256 less when its high bit is set; the high bits alone sum to
+    // 128 per such byte.
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let high_count = (bytes_sum(block, HIGH_BITS) - bytes_sum(chksum_field, HIGH_BITS)) / 128;
+    (unsigned_sum, unsigned_sum as i64 - 256 * high_count as i64)
+}
+
+/// The sum of `bytes`, each masked with the matching byte of `mask` (a repeated pattern):
+/// eight bytes per step, added as four 16-bit lanes that are emptied every 256 bytes (32
+/// steps of at most 510 per lane cannot overflow one).
+fn bytes_sum(bytes: &[u8], mask: u64) -> u64 {
+    const EVEN_BYTES: u64 = 0x00ff_00ff_00ff_00ff;
+    let mut total = 0u64;
+    for group in bytes.chunks(256) {
+        let mut lanes = 0u64;
+        let mut words = group.chunks_exact(8);
+        for word in &mut words {
+            let mut eight = [0u8; 8];
+            eight.copy_from_slice(word);
+            let value = u64::from_le_bytes(eight) & mask;
+            lanes += (value & EVEN_BYTES) + ((value >> 8) & EVEN_BYTES);
+        }
+        total += (0..4)
+            .map(|lane| (lanes >> (16 * lane)) & 0xffff)
+            .sum::<u64>();
+        total += words
+            .remainder()
+            .iter()
+            .map(|&byte| u64::from(byte) & (mask & 0xff))
+            .sum::<u64>();
+    }
+    total
+}
+
 /// Checks and decodes one header block.
 fn parse_header(block: &[u8]) -> Result<Header<'_>, TarErrorKind> {
     let field = |start: usize, length: usize| block.get(start..start + length).unwrap_or(&[]);
@@ -320,17 +362,7 @@ fn parse_header(block: &[u8]) -> Result<Header<'_>, TarErrorKind> {
     // unsigned value", with the chksum field (148..156) taken as eight spaces. Some historic
     // writers summed signed bytes; GNU tar accepts both, and so does this reader.
     let stored = parse_number(field(148, 8)).ok_or(TarErrorKind::BadNumber { field: "chksum" })?;
-    let mut unsigned_sum: u64 = 0;
-    let mut signed_sum: i64 = 0;
-    for (index, &byte) in block.iter().enumerate() {
-        let byte = if (148..156).contains(&index) {
-            b' '
-        } else {
-            byte
-        };
-        unsigned_sum += u64::from(byte);
-        signed_sum += i64::from(byte as i8);
-    }
+    let (unsigned_sum, signed_sum) = header_sums(block);
     if stored != unsigned_sum && i64::try_from(stored).ok() != Some(signed_sum) {
         return Err(TarErrorKind::BadChecksum {
             stored,

@@ -192,7 +192,16 @@ impl<'a> DeviceTree<'a> {
     /// The first enabled GIC: GICv2 family (distributor and CPU interface) or GICv3
     /// (distributor and redistributor regions).
     pub fn gic(&self) -> Option<GicDescription> {
+        let candidates = super::compatible_bits(GIC_V3_COMPATIBLE.as_bytes())
+            | GIC_V2_COMPATIBLES.iter().fold(0, |bits, compatible| {
+                bits | super::compatible_bits(compatible.as_bytes())
+            });
         (0..self.nodes.len())
+            .filter(|&node| {
+                self.nodes
+                    .get(node)
+                    .is_some_and(|entry| entry.compatible_bits & candidates != 0)
+            })
             .filter(|&node| self.is_enabled(node))
             .find_map(|node| {
                 if GIC_V2_COMPATIBLES

@@ -61,6 +61,28 @@ struct Node<'a> {
     /// The `compatible` property's value (empty when absent), kept apart because every device
     /// lookup asks every node for it.
     compatible: &'a [u8],
+    /// One bit per string of `compatible` ([`compatible_bit`]): a lookup compares the strings
+    /// of only the nodes that have its bit, about one in ten on QEMU's tree.
+    compatible_bits: u64,
+}
+
+/// The bit of [`Node::compatible_bits`] that stands for the string `compatible`: FNV-1a 64
+/// (<http://www.isthe.com/chongo/tech/comp/fnv/>) modulo 64.
+fn compatible_bit(compatible: &[u8]) -> u64 {
+    let hash = compatible
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    1 << (hash % 64)
+}
+
+/// The bits of every string of a `compatible` value.
+fn compatible_bits(value: &[u8]) -> u64 {
+    value
+        .split(|&byte| byte == 0)
+        .filter(|part| !part.is_empty())
+        .fold(0, |bits, part| bits | compatible_bit(part))
 }
 
 /// One property: name from the strings block, value from the structure block.
@@ -167,10 +189,11 @@ impl<'a> DeviceTree<'a> {
     fn is_compatible(&self, node: usize, compatible: &str) -> bool {
         !compatible.is_empty()
             && self.nodes.get(node).is_some_and(|entry| {
-                entry
-                    .compatible
-                    .split(|&byte| byte == 0)
-                    .any(|candidate| candidate == compatible.as_bytes())
+                entry.compatible_bits & compatible_bit(compatible.as_bytes()) != 0
+                    && entry
+                        .compatible
+                        .split(|&byte| byte == 0)
+                        .any(|candidate| candidate == compatible.as_bytes())
             })
     }
 
@@ -179,7 +202,12 @@ impl<'a> DeviceTree<'a> {
         &'s self,
         compatible: &'s str,
     ) -> impl Iterator<Item = usize> + 's {
-        (0..self.nodes.len())
+        let bit = compatible_bit(compatible.as_bytes());
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(move |(_, entry)| entry.compatible_bits & bit != 0)
+            .map(|(node, _)| node)
             .filter(move |&node| self.is_compatible(node, compatible) && self.is_enabled(node))
     }
 

@@ -340,6 +340,7 @@ pub(super) fn parse_structure<'a>(
                     property_count: 0,
                     has_children: false,
                     compatible: &[],
+                    compatible_bits: 0,
                 });
                 offset = align4(after_token + name_bytes.len() + 1)
                     .ok_or(error(StructureProblem::Truncated))?;
@@ -381,6 +382,7 @@ pub(super) fn parse_structure<'a>(
                 node.property_count += 1;
                 if name == "compatible" && node.compatible.is_empty() {
                     node.compatible = value;
+                    node.compatible_bits = super::compatible_bits(value);
                 }
                 properties.push(Property { name, value });
                 offset = align4(value_start + length).ok_or(error(StructureProblem::Truncated))?;
