@@ -314,17 +314,15 @@ fn parse_request_inner<'a>(buffer: &'a [u8], limits: &Limits) -> ParseResult<'a>
     // RFC 9112 §2.2: a bare CR MUST be considered invalid. Only a CR directly before the LF (or
     // at the end of the input so far, where the LF may follow) belongs to a line ending; find
     // any other at once instead of waiting for an LF that may never come.
-    let line_region_len = rest
-        .iter()
-        .position(|&byte| byte == b'\n')
-        .unwrap_or(rest.len());
+    let newline = rest.iter().position(|&byte| byte == b'\n');
+    let line_region_len = newline.unwrap_or(rest.len());
     let before_line_end = rest
         .get(..line_region_len.saturating_sub(1))
         .unwrap_or_default();
     if before_line_end.contains(&b'\r') {
         return Err(RequestError::MalformedRequestLine);
     }
-    let Some(newline_offset) = rest.iter().position(|&byte| byte == b'\n') else {
+    let Some(newline_offset) = newline else {
         if buffer.len() > limits.request_line_max_bytes {
             return Err(RequestError::RequestLineTooLong);
         }
