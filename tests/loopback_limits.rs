@@ -218,6 +218,40 @@ fn a_newcomer_at_the_limit_takes_the_place_of_the_oldest_connection_without_a_re
     assert_eq!(harness.server.statistics().connections_refused, 0);
 }
 
+/// A crowd at the limit: each search for connections to close keeps the best 64, and the
+/// newcomers after it take them one by one. Over more newcomers than one search keeps, every
+/// newcomer is still served in place of the oldest silent connection left, in order.
+#[test]
+fn newcomers_at_the_limit_take_the_places_of_the_oldest_silent_connections_in_order() {
+    let mut config = test_config();
+    config.max_connections = 100;
+    config.listen_backlog = 2;
+    config.overflow_connections_max = 1;
+    let mut harness = Harness::new(config);
+    let silent: Vec<_> = (0..100)
+        .map(|_| {
+            let client = harness.connect();
+            harness.advance(Duration::from_millis(10));
+            client
+        })
+        .collect();
+    for newcomer_number in 0..90 {
+        let newcomer = harness.connect();
+        let responses = harness.request(newcomer, &get("/hello.txt"), &[false]);
+        assert_eq!(responses[0].status, 200, "newcomer {newcomer_number}");
+        harness.run_until(1000, |harness| harness.peer_closed(silent[newcomer_number]));
+        // The newcomer starts another request, so that it is not the one to go next.
+        harness.send(newcomer, b"GET /hello.txt HTTP/1.1\r\nHo");
+        harness.settle();
+    }
+    for (index, &client) in silent.iter().enumerate().skip(90) {
+        assert!(!harness.peer_closed(client), "silent connection {index} closed");
+    }
+    let statistics = harness.server.statistics();
+    assert_eq!(statistics.unstarted_connections_reclaimed, 90);
+    assert_eq!(statistics.connections_refused, 0);
+}
+
 #[test]
 fn slowloris_gets_408_after_the_header_timeout_while_others_are_served() {
     let mut harness = Harness::new(test_config());

@@ -51,6 +51,8 @@ pub struct HttpServer {
     pub(super) scratch: SocketSet<'static>,
     /// Every socket a connection has taken, in buckets.
     pub(super) buckets: SocketBuckets,
+    /// Connections the last search found reclaimable, the best last (`pump::reclaim_one`).
+    pub(super) reclaim_candidates: Vec<super::pump::ReclaimCandidate>,
     pub(super) statistics: ServerStatistics,
     /// The interface's addresses, copied for the frame router whenever they change (the
     /// interface itself is borrowed while frames are received).
@@ -138,6 +140,7 @@ impl HttpServer {
             config,
             site,
             prepared_heads,
+            reclaim_candidates: Vec::new(),
             interface,
             sockets,
             dhcp_handle: None,
