@@ -235,17 +235,20 @@ fn newcomers_at_the_limit_take_the_places_of_the_oldest_silent_connections_in_or
             client
         })
         .collect();
-    for newcomer_number in 0..90 {
+    for (newcomer_number, &oldest) in silent.iter().take(90).enumerate() {
         let newcomer = harness.connect();
         let responses = harness.request(newcomer, &get("/hello.txt"), &[false]);
         assert_eq!(responses[0].status, 200, "newcomer {newcomer_number}");
-        harness.run_until(1000, |harness| harness.peer_closed(silent[newcomer_number]));
+        harness.run_until(1000, |harness| harness.peer_closed(oldest));
         // The newcomer starts another request, so that it is not the one to go next.
         harness.send(newcomer, b"GET /hello.txt HTTP/1.1\r\nHo");
         harness.settle();
     }
     for (index, &client) in silent.iter().enumerate().skip(90) {
-        assert!(!harness.peer_closed(client), "silent connection {index} closed");
+        assert!(
+            !harness.peer_closed(client),
+            "silent connection {index} closed"
+        );
     }
     let statistics = harness.server.statistics();
     assert_eq!(statistics.unstarted_connections_reclaimed, 90);
