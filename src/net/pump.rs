@@ -282,7 +282,12 @@ impl HttpServer {
     /// taken from the end).
     fn find_reclaim_candidates(&mut self) {
         // Kept: the RECLAIM_CANDIDATES_MAX smallest keys, in a max-heap so the worst is dropped.
-        let mut best = BinaryHeap::with_capacity(RECLAIM_CANDIDATES_MAX + 1);
+        // The heap lives in the list's own storage, made once with room for one more than it
+        // keeps: this runs when memory is short, and must not allocate (an allocation of 2 KiB
+        // here failed in a 10,000-connection flood and reset the server).
+        let mut storage = core::mem::take(&mut self.reclaim_candidates);
+        storage.clear();
+        let mut best = BinaryHeap::from(storage);
         for (bucket_index, bucket) in self.buckets.buckets.iter().enumerate() {
             for slot in &bucket.slots {
                 let Some(class) = reclaim_class(bucket, slot) else {

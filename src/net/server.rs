@@ -140,7 +140,7 @@ impl HttpServer {
             config,
             site,
             prepared_heads,
-            reclaim_candidates: Vec::new(),
+            reclaim_candidates: Vec::with_capacity(super::pump::RECLAIM_CANDIDATES_MAX + 1),
             interface,
             sockets,
             dhcp_handle: None,
