@@ -80,6 +80,9 @@ if [ "$codename" = bookworm ]; then
 fi
 
 say "installing ${missing_packages[*]} (apt-get ${release_arguments[*]})"
+# A package run stopped half-way (a killed job) leaves dpkg refusing every apt call until it is
+# finished; with nothing pending this does nothing.
+DEBIAN_FRONTEND=noninteractive dpkg --configure -a
 apt-get update -qq
 apt-get install -y -qq "${release_arguments[@]}" "${missing_packages[@]}" \
     >/dev/null
