@@ -111,7 +111,7 @@ impl PreparedHeads {
         &self,
         position: usize,
         compressed: bool,
-        now_unix_s: Option<u64>,
+        date: Option<HttpDate>,
         persistence: Persistence,
     ) -> Option<Vec<u8>> {
         let file = self.files.get(position)?;
@@ -132,15 +132,28 @@ impl PreparedHeads {
         );
         head.extend_from_slice(&self.ok_status_and_server);
         // RFC 9110 §6.6.1: an origin server without a clock MUST NOT send Date.
-        if let Some(now) = now_unix_s {
+        if let Some(date) = date {
             head.extend_from_slice(b"Date: ");
-            head.extend_from_slice(self.date(now).as_str().as_bytes());
+            head.extend_from_slice(date.as_str().as_bytes());
             head.extend_from_slice(b"\r\n");
         }
         head.extend_from_slice(fields);
         head.extend_from_slice(tail);
         Some(head)
     }
+}
+
+/// The `Date` of a response made at `now_unix_s` (none without a clock): from `prepared`'s
+/// once-a-second cache when there is a table, else formatted.
+pub(super) fn response_date(
+    now_unix_s: Option<u64>,
+    prepared: Option<&PreparedHeads>,
+) -> Option<HttpDate> {
+    let now = now_unix_s?;
+    Some(match prepared {
+        Some(prepared) => prepared.date(now),
+        None => http_date(now),
+    })
 }
 
 /// The fields of a `200` sending all of `entry` for a request of `type_path`.

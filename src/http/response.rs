@@ -11,7 +11,7 @@ use core::fmt::Write;
 
 use super::date::{HttpDate, http_date, parse_http_date};
 use super::mime::content_type_for_path;
-use super::prepared::PreparedHeads;
+use super::prepared::{PreparedHeads, response_date};
 use super::range::{ByteRange, RangeDecision, evaluate_range};
 use super::request::{Method, Request, RequestError, Target, list_elements, trim_whitespace};
 use super::{Body, BodyPart, Response, ResponseSettings};
@@ -597,10 +597,7 @@ pub fn respond_prepared(
     prepared: Option<&PreparedHeads>,
 ) -> Response {
     let prepared = prepared.filter(|prepared| prepared.fits(site));
-    let date = now_unix_s.map(|now| match prepared {
-        Some(prepared) => prepared.date(now),
-        None => http_date(now),
-    });
+    let date = response_date(now_unix_s, prepared);
     let persistence = Persistence::of(request);
     let is_head = request.method == Method::Head;
     let error = |status: u16, extra: &[ExtraField<'_>]| {
@@ -700,12 +697,7 @@ pub fn respond_prepared(
     };
     if let RangeDecision::Ignore = decision
         && let Some(head) = prepared.and_then(|prepared| {
-            prepared.ok_head(
-                position,
-                content_encoding.is_some(),
-                now_unix_s,
-                persistence,
-            )
+            prepared.ok_head(position, content_encoding.is_some(), date, persistence)
         })
     {
         return Response {

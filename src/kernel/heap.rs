@@ -129,6 +129,9 @@ unsafe impl Sync for BootHeapMemory {}
 /// In `.uninit` (linker.ld), which the boot code does not zero: a heap's memory needs no
 /// initial value (allocations are uninitialised, `alloc_zeroed` zeroes its own), and zeroing
 /// these 256 KiB with the rest of `.bss` cost ~32,000 instructions of every boot.
+// SAFETY: `.uninit` is a NOLOAD output section of its own (linker.ld), inside the image's
+// reserved size and apart from every other symbol; the static is `MaybeUninit`, so whatever
+// bytes the RAM holds there are a valid value.
 #[unsafe(link_section = ".uninit")]
 static BOOT_HEAP_MEMORY: BootHeapMemory =
     BootHeapMemory(UnsafeCell::new([MaybeUninit::uninit(); BOOT_HEAP_BYTES]));

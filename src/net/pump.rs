@@ -290,15 +290,12 @@ impl HttpServer {
         let mut best = BinaryHeap::from(storage);
         for (bucket_index, bucket) in self.buckets.buckets.iter().enumerate() {
             for slot in &bucket.slots {
-                let Some(class) = reclaim_class(bucket, slot) else {
-                    continue;
-                };
-                let SocketPhase::Serving(connection) = &slot.phase else {
+                let Some((class, last_activity_us)) = reclaim_key(bucket, slot) else {
                     continue;
                 };
                 best.push(ReclaimCandidate {
                     class,
-                    last_activity_us: connection.last_activity_us(),
+                    last_activity_us,
                     bucket_index,
                     handle: slot.handle,
                 });
@@ -325,19 +322,17 @@ impl HttpServer {
         else {
             return false;
         };
-        let bucket_index = candidate.bucket_index;
-        let bucket = &mut self.buckets.buckets[bucket_index];
-        if reclaim_class(bucket, &bucket.slots[slot_index]) != Some(candidate.class) {
+        // Changed since the search (active, or another connection on the same handle): not
+        // this one.
+        if reclaim_key(bucket, &bucket.slots[slot_index])
+            != Some((candidate.class, candidate.last_activity_us))
+        {
             return false;
         }
         let slot = &mut bucket.slots[slot_index];
         let SocketPhase::Serving(connection) = &mut slot.phase else {
             return false;
         };
-        // Active since the search (or another connection on the same handle): not this one.
-        if connection.last_activity_us() != candidate.last_activity_us {
-            return false;
-        }
         let is_idle = candidate.class == ReclaimClass::IdleKeepAlive;
         if !connection.close_to_make_room() {
             return false;
@@ -350,7 +345,7 @@ impl HttpServer {
         } else {
             self.statistics.unstarted_connections_reclaimed += 1;
         }
-        self.buckets.queue(bucket_index);
+        self.buckets.queue(candidate.bucket_index);
         true
     }
 }
@@ -376,10 +371,10 @@ pub(super) struct ReclaimCandidate {
     handle: SocketHandle,
 }
 
-/// Whether (and as what) the connection in `slot` may be closed to make room: a regular
-/// connection being served, not reclaimed already, with no unread bytes in its socket (they
-/// are a request the connection has not seen yet).
-fn reclaim_class(bucket: &super::buckets::Bucket, slot: &SocketSlot) -> Option<ReclaimClass> {
+/// Whether (as what, and last active when) the connection in `slot` may be closed to make
+/// room: a regular connection being served, not reclaimed already, with no unread bytes in its
+/// socket (they are a request the connection has not seen yet).
+fn reclaim_key(bucket: &super::buckets::Bucket, slot: &SocketSlot) -> Option<(ReclaimClass, u64)> {
     let SocketPhase::Serving(connection) = &slot.phase else {
         return None;
     };
@@ -389,13 +384,14 @@ fn reclaim_class(bucket: &super::buckets::Bucket, slot: &SocketSlot) -> Option<R
     if bucket.sockets.get::<tcp::Socket>(slot.handle).recv_queue() > 0 {
         return None;
     }
-    if connection.is_idle_keep_alive() {
-        Some(ReclaimClass::IdleKeepAlive)
+    let class = if connection.is_idle_keep_alive() {
+        ReclaimClass::IdleKeepAlive
     } else if connection.awaits_first_request() {
-        Some(ReclaimClass::Unstarted)
+        ReclaimClass::Unstarted
     } else {
-        None
-    }
+        return None;
+    };
+    Some((class, connection.last_activity_us()))
 }
 
 /// When `slot` next needs attention without a new frame, in microseconds: its connection's

@@ -46,7 +46,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::chunked::ChunkedDecoder;
-use super::date::{HttpDate, http_date};
+use super::date::HttpDate;
 use super::{Limits, PreparedHeads, Response, ResponseSettings};
 use crate::site::Site;
 
@@ -90,11 +90,7 @@ pub struct ResponseContext<'a> {
 impl ResponseContext<'_> {
     /// The `Date` of a response made now (formatted once per second with a prepared table).
     pub(super) fn date(&self) -> Option<HttpDate> {
-        let now = self.now_unix_s?;
-        Some(match self.prepared {
-            Some(prepared) => prepared.date(now),
-            None => http_date(now),
-        })
+        super::prepared::response_date(self.now_unix_s, self.prepared)
     }
 }
 
